@@ -1,0 +1,169 @@
+"""Fixtures shared by every app's tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_files(settings, tmp_path):
+    """Every test writes model files, reports and archives under its own folder."""
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    settings.REPORTS_DIR = tmp_path / "reports"
+    settings.ARCHIVE_DIR = tmp_path / "archive"
+    settings.ACTIVE_MODEL_CHECK_SECONDS = 0
+    from training import serving
+
+    serving.reset_cache()
+    yield
+    serving.reset_cache()
+
+
+@pytest.fixture(scope="session")
+def trained_outcome():
+    """Three candidates trained once per session on 3,000 generated rows (pure, no database)."""
+    from training import datagen, pipeline
+
+    frame = datagen.generate_students(3000, seed=7)
+    return pipeline.train_candidates(frame, seed=42, metric="roc_auc", n_jobs=1)
+
+
+@pytest.fixture
+def reference_data(db):
+    """A small generated reference dataset in the database."""
+    from training import services
+
+    dataset, _ = services.dataset_generate(rows=3000, seed=7)
+    return dataset
+
+
+@pytest.fixture
+def active_model(db, trained_outcome):
+    """A registered, active model version (its artifact under the test's folder)."""
+    from training import services
+
+    version = services.model_register(trained_outcome)
+    return services.model_activate(version, reason="test fixture")
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] or ""
+    if s["PASSWORD"]:
+        auth += f":{s['PASSWORD']}"
+    host = f"{auth}@" if auth else ""
+    return f"postgres://{host}{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real Celery worker process on the configured broker, on a queue of its own.
+
+    Yields a function that waits until the worker has consumed what the test queued.
+    The worker uses the test database and the test's artifact and report folders.
+    """
+    from mindpulse.celery import app
+
+    queue = f"mindpulse-test-{uuid.uuid4().hex[:8]}"
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mindpulse.settings.test",
+        "DATABASE_URL": _database_url(),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
+        "REPORTS_DIR": str(settings.REPORTS_DIR),
+        "ARCHIVE_DIR": str(settings.ARCHIVE_DIR),
+        "SECRET_KEY": settings.SECRET_KEY,
+    }
+    log = settings.ARTIFACTS_DIR.parent / "worker.log"
+    log_file = open(log, "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "mindpulse",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = WorkerHandle(process, log)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        app.conf.task_default_queue = previous_queue
+        worker.stop()
+        log_file.close()
+
+
+class WorkerHandle:
+    def __init__(self, process: subprocess.Popen, log: Path):
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.output():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Celery worker exited:\n{self.output()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"Celery worker not ready after {timeout}s:\n{self.output()}")
+
+    def wait_for(self, condition, timeout: float = 120, interval: float = 0.3):
+        """Poll `condition()` until it returns a truthy value; fail with the worker's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Celery worker exited:\n{self.output()}")
+            time.sleep(interval)
+        raise TimeoutError(f"Condition not met after {timeout}s. Worker log:\n{self.output()}")
+
+    def kill(self) -> None:
+        """kill -9 the worker (and its children)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,79 @@
+"""Run the web server, one Celery worker and Celery beat together; Ctrl-C stops all three.
+
+Why: a newcomer's `make run` should start the whole system in one terminal, with
+nothing else installed. If one process dies, the others are stopped too, so a
+half-running system is never mistaken for a working one.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+def process_commands(*, bin_dir, host, port, web_workers, beat_schedule) -> dict[str, list[str]]:
+    """The three processes of MindPulse (docker-compose.yml runs the same ones)."""
+    return {
+        "web": [
+            os.path.join(bin_dir, "gunicorn"),
+            "mindpulse.wsgi",
+            f"--bind={host}:{port}",
+            f"--workers={web_workers}",
+            "--access-logfile=-",
+        ],
+        "worker": [
+            os.path.join(bin_dir, "celery"),
+            *("-A", "mindpulse", "worker", "--loglevel=INFO", "--concurrency=1"),
+        ],
+        "beat": [
+            os.path.join(bin_dir, "celery"),
+            *("-A", "mindpulse", "beat", "--loglevel=INFO", f"--schedule={beat_schedule}"),
+        ],
+    }
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=2)
+
+    def handle(self, *args, host, port, web_workers, **options):
+        commands = process_commands(
+            bin_dir=os.path.dirname(sys.executable),
+            host=host,
+            port=port,
+            web_workers=web_workers,
+            beat_schedule=str(settings.VAR_DIR / "celerybeat-schedule"),
+        )
+        processes = {
+            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()
+        }
+        base = f"http://{host}:{port}"
+        self.stdout.write(
+            f"\nMindPulse is starting:\n  form     {base}/\n  API docs {base}/api/docs/\n"
+            f"  admin    {base}/admin/\nPress Ctrl-C to stop web, worker and beat.\n"
+        )
+        try:
+            while all(p.poll() is None for p in processes.values()):
+                time.sleep(0.5)
+            dead = [name for name, p in processes.items() if p.poll() is not None]
+            self.stderr.write(f"{', '.join(dead)} stopped; stopping the others.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            for p in processes.values():
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for p in processes.values():
+                try:
+                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.kill()

@@ -1,0 +1,1 @@
+"""MindPulse settings: `main` for every process, `test` for the test suite."""

@@ -1,0 +1,95 @@
+"""Typed readers of environment variables.
+
+Every setting of MindPulse goes through one of these, so that a bad value stops
+the process at start-up with a message naming the variable, instead of
+surfacing later as a confusing error deep in a request or a task.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if value is None else value.strip()
+
+
+def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    value = _raw(name)
+    if value:
+        return value
+    if required:
+        raise ImproperlyConfigured(f"{name} must be set (see .env.example).")
+    return default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true/false, 1/0, yes/no).")
+
+
+def _number(name: str, default, cast, minimum, maximum):
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = cast(value)
+    except ValueError:
+        kind = "an integer" if cast is int else "a number"
+        raise ImproperlyConfigured(f"{name}={value!r} is not {kind}.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name}={value!r} must be a finite number.")
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be at least {minimum}.")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be at most {maximum}.")
+    return number
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None):
+    return _number(name, default, int, minimum, maximum)
+
+
+def env_float(
+    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
+):
+    return _number(name, default, float, minimum, maximum)
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _raw(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}.")
+    return value
+
+
+def env_cron(name: str, default: str) -> dict[str, str]:
+    """A five-field crontab ("minute hour day_of_month month_of_year day_of_week")."""
+    value = _raw(name) or default
+    fields = value.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be a crontab of five fields, e.g. '0 */6 * * *'."
+        )
+    keys = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+    return dict(zip(keys, fields, strict=True))

@@ -1,0 +1,261 @@
+"""Settings of every MindPulse process (web, worker, beat, commands).
+
+Every value comes from the environment through the typed helpers of `env.py`;
+`.env.example` lists each variable with its default and meaning.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_choice, env_cron, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        if not DEBUG and len(key) < 50:
+            raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long.")
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+        )
+    # Local use only: generated once, kept in the git-ignored var/ folder.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_celery_beat",
+    "django_celery_results",
+    "training",
+    "predictions",
+    "monitoring",
+    "mindpulse",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mindpulse.urls"
+WSGI_APPLICATION = "mindpulse.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+# WAL and immediate transactions let the web server, the worker and beat share an
+# SQLite file without "database is locked" errors.
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+}
+
+
+# --- Database: Postgres when DATABASE_URL is set, an SQLite file under var/ otherwise.
+def _databases() -> dict:
+    url = env_str("DATABASE_URL")
+    if url:
+        try:
+            config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+        config.setdefault("OPTIONS", {})
+        if config["ENGINE"] == "django.db.backends.sqlite3":
+            config["OPTIONS"].update(_SQLITE_OPTIONS)
+        else:
+            config["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+        return {"default": config}
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "mindpulse.sqlite3",
+            "OPTIONS": dict(_SQLITE_OPTIONS),
+            # A file (not :memory:) so that a worker process started by the tests
+            # sees the same test database.
+            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+        }
+    }
+
+
+DATABASES = _databases()
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "admin:login"
+
+# --- Files written by MindPulse.
+ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(BASE_DIR / "artifacts")))
+REPORTS_DIR = Path(env_str("REPORTS_DIR", str(VAR_DIR / "reports")))
+ARCHIVE_DIR = Path(env_str("ARCHIVE_DIR", str(VAR_DIR / "archive")))
+
+# --- The MLOps loop.
+SELECTION_METRICS = (
+    "roc_auc",
+    "average_precision",
+    "f1",
+    "balanced_accuracy",
+    "accuracy",
+    "precision",
+    "recall",
+    "brier",
+)
+MODEL_SELECTION_METRIC = env_choice("MODEL_SELECTION_METRIC", "roc_auc", SELECTION_METRICS)
+TRAINING_SEED = env_int("TRAINING_SEED", 42)
+TRAINING_USE_PCA = env_bool("TRAINING_USE_PCA", False)
+TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", 2, minimum=1)
+RETRAIN_THRESHOLD = env_int("RETRAIN_THRESHOLD", 1000, minimum=1)
+DRIFT_THRESHOLD = env_float("DRIFT_THRESHOLD", 0.3, minimum=0, maximum=1)
+ACCURACY_THRESHOLD = env_float("ACCURACY_THRESHOLD", 0.85, minimum=0, maximum=1)
+F1_THRESHOLD = env_float("F1_THRESHOLD", 0.0, minimum=0, maximum=1)
+PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0, minimum=0, maximum=1)
+MIN_LABELLED_ROWS = env_int("MIN_LABELLED_ROWS", 30, minimum=1)
+MAX_REPORTS = env_int("MAX_REPORTS", 10, minimum=1)
+REPORTS_WINDOW_HOURS = env_int("REPORTS_WINDOW_HOURS", 24, minimum=1)
+REPORTS_SCHEDULE = env_cron("REPORTS_SCHEDULE", "0 */6 * * *")
+RETRAIN_SCHEDULE = env_cron("RETRAIN_SCHEDULE", "0 0 * * *")
+# Nice value of the process while it trains (0 keeps the priority), so a retrain running on the
+# web server's cores yields to the predictions.
+RETRAIN_NICE = env_int("RETRAIN_NICE", 10, minimum=0, maximum=19)
+# Fault-injection hook for the worker-kill test only: seconds a retrain sleeps after its first
+# candidate is fitted. Leave 0.
+RETRAIN_TEST_PAUSE_SECONDS = env_float("RETRAIN_TEST_PAUSE_SECONDS", 0.0, minimum=0)
+# How often a process checks which model version is active (hot swap delay).
+ACTIVE_MODEL_CHECK_SECONDS = env_float("ACTIVE_MODEL_CHECK_SECONDS", 2.0, minimum=0)
+
+# --- Celery: Redis when CELERY_BROKER_URL is set, kombu's file-system transport otherwise.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "mindpulse")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500, minimum=5)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- REST API.
+# Largest request body (bytes): 413 above it. A 10,000-row batch in JSON is ~2.5 MB.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MindPulse API",
+    "DESCRIPTION": "Depression-risk screening aid for students. Not a diagnosis.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Mail (alerts, retrain notifications).
+ADMINS = [("MindPulse admin", a) for a in env_list("ADMINS", [])]
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "mindpulse@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""Celery tasks of the monitoring app: thin wrappers over services."""

@@ -1,0 +1,71 @@
+"""Production data: every prediction served and every outcome reported back."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from training.features import DEPARTMENTS, GENDERS
+
+
+class Prediction(models.Model):
+    class Channel(models.TextChoices):
+        FORM = "form", "Web form"
+        API = "api", "REST API"
+        BATCH = "batch", "Batch"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    age = models.IntegerField()
+    gender = models.CharField(max_length=16, choices=[(g, g) for g in GENDERS])
+    department = models.CharField(max_length=32, choices=[(d, d) for d in DEPARTMENTS])
+    cgpa = models.FloatField()
+    sleep_duration = models.FloatField()
+    study_hours = models.FloatField()
+    social_media_hours = models.FloatField()
+    physical_activity = models.IntegerField()
+    stress_level = models.IntegerField()
+    probability = models.FloatField()
+    label = models.BooleanField(help_text="Predicted: at risk of depression.")
+    threshold = models.FloatField()
+    model_version = models.ForeignKey(
+        "training.ModelVersion", on_delete=models.PROTECT, related_name="predictions"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    warnings = models.JSONField(default=list, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.id} p={self.probability:.3f}"
+
+
+class Feedback(models.Model):
+    """The actual outcome of one prediction; consumed once by a retrain run."""
+
+    prediction = models.OneToOneField(Prediction, on_delete=models.PROTECT, related_name="feedback")
+    actual = models.BooleanField(help_text="Actual outcome: depressed.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    consumed_by = models.ForeignKey(
+        "training.RetrainRun",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="consumed_feedback",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(consumed_by__isnull=True),
+                name="feedback_unconsumed_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"Feedback on {self.prediction_id}: {self.actual}"

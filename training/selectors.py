@@ -1,0 +1,52 @@
+"""Reads of the training app that other apps may use."""
+
+from __future__ import annotations
+
+import pandas as pd
+from django.db.models import Count, F, Q
+
+from .features import FEATURE_NAMES, TARGET
+from .models import ModelVersion, RetrainRun, StudentRecord
+
+# Kaggle column name -> database column name (StudentRecord, Prediction).
+FIELD_OF = {name: name.lower() for name in FEATURE_NAMES}
+
+
+def active_model_version() -> ModelVersion | None:
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+
+
+def reference_count() -> int:
+    return StudentRecord.objects.count()
+
+
+def reference_dataframe() -> pd.DataFrame:
+    """The reference dataset in the Kaggle schema (nine features + Depression), by id."""
+    fields = [FIELD_OF[name] for name in FEATURE_NAMES] + ["depression"]
+    rows = StudentRecord.objects.order_by("pk").values_list(*fields)
+    frame = pd.DataFrame.from_records(list(rows), columns=[*FEATURE_NAMES, TARGET])
+    for name in FEATURE_NAMES:
+        if name not in ("Gender", "Department"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    frame[TARGET] = frame[TARGET].astype(bool)
+    return frame
+
+
+def unconsumed_accuracy() -> tuple[int, int]:
+    """(labelled rows no retrain has consumed yet, how many of them the served label got right).
+
+    Counted in one query with the ORM rather than through predictions.selectors, which has no
+    reader of the served label restricted to unconsumed rows.
+    """
+    from predictions.models import Feedback
+
+    counts = Feedback.objects.filter(consumed_by__isnull=True).aggregate(
+        n=Count("pk"), right=Count("pk", filter=Q(actual=F("prediction__label")))
+    )
+    return counts["n"], counts["right"]
+
+
+def retrain_run(pk: int) -> RetrainRun:
+    """One retrain run with what its status page shows (raises RetrainRun.DoesNotExist)."""
+    related = ("requested_by", "champion", "new_version")
+    return RetrainRun.objects.select_related(*related).get(pk=pk)

@@ -1,0 +1,261 @@
+"""Writes of the training app: the reference dataset and the model registry.
+
+Commands, tasks, admin actions and API views call these functions and hold no
+logic of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from . import artifacts, datagen, pipeline
+from .features import FEATURE_NAMES, TARGET
+from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
+from .selectors import FIELD_OF
+
+logger = logging.getLogger(__name__)
+
+IMPORT_BATCH_SIZE = 5000
+
+
+# --- Reference dataset -------------------------------------------------------------------------
+
+
+def dataset_import_csv(path: str | Path, *, progress: Callable[[int, int], None] | None = None):
+    """Import a Kaggle-format CSV into the reference dataset; the same file twice adds nothing."""
+    path = Path(path)
+    sha256 = artifacts.sha256_file(path)
+    existing = DatasetImport.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    frame, stats = datagen.read_students_csv(path)
+    record = _dataset_store(frame, source=str(path), sha256=sha256, progress=progress)
+    record.rows_read = stats.rows_read
+    record.skipped = dict(stats.skipped)
+    record.missing = {k: v for k, v in stats.missing.items() if v}
+    record.save(update_fields=["rows_read", "skipped", "missing"])
+    return record, True
+
+
+def dataset_generate(*, rows: int, seed: int, progress=None):
+    """Load a generated dataset (deterministic for a seed) into the reference dataset."""
+    frame = datagen.generate_students(rows, seed)
+    buffer = io.StringIO()
+    datagen.write_csv(frame, buffer)
+    sha256 = hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+    existing = DatasetImport.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    record = _dataset_store(
+        frame, source=f"generated rows={rows} seed={seed}", sha256=sha256, progress=progress
+    )
+    record.rows_read = rows
+    record.missing = {c: int(n) for c, n in frame[list(FEATURE_NAMES)].isna().sum().items() if n}
+    record.save(update_fields=["rows_read", "missing"])
+    return record, True
+
+
+def _dataset_store(frame: pd.DataFrame, *, source: str, sha256: str, progress) -> DatasetImport:
+    with transaction.atomic():
+        dataset = DatasetImport.objects.create(source=source[:500], sha256=sha256)
+        ids = (
+            frame["Student_ID"] if "Student_ID" in frame.columns else pd.Series([None] * len(frame))
+        )
+        columns = {name: frame[name].tolist() for name in FEATURE_NAMES}
+        targets = frame[TARGET].tolist()
+        student_ids = ids.tolist()
+        total = len(frame)
+        for start in range(0, total, IMPORT_BATCH_SIZE):
+            stop = min(start + IMPORT_BATCH_SIZE, total)
+            batch = [
+                StudentRecord(
+                    dataset=dataset,
+                    source_row=i + 1,
+                    student_id=_int_or_none(student_ids[i]),
+                    depression=bool(targets[i]),
+                    **{FIELD_OF[name]: _clean(name, columns[name][i]) for name in FEATURE_NAMES},
+                )
+                for i in range(start, stop)
+            ]
+            StudentRecord.objects.bulk_create(batch, ignore_conflicts=True)
+            if progress:
+                progress(stop, total)
+        dataset.rows_added = total
+        dataset.save(update_fields=["rows_added"])
+    return dataset
+
+
+def _int_or_none(value):
+    if value is None or pd.isna(value):
+        return None
+    return int(value)
+
+
+def _clean(name: str, value):
+    if name in ("Gender", "Department"):
+        return value
+    if value is None or pd.isna(value):
+        return None
+    if name in ("Age", "Physical_Activity", "Stress_Level"):
+        return int(round(float(value)))
+    return float(value)
+
+
+# --- Model registry ----------------------------------------------------------------------------
+
+
+def model_train(
+    frame: pd.DataFrame,
+    *,
+    metric: str | None = None,
+    progress: Callable | None = None,
+) -> pipeline.TrainingOutcome:
+    """Train the three candidates on a frame in the Kaggle schema (pure; writes nothing)."""
+    return pipeline.train_candidates(
+        frame,
+        seed=settings.TRAINING_SEED,
+        metric=metric or settings.MODEL_SELECTION_METRIC,
+        use_pca=settings.TRAINING_USE_PCA,
+        n_jobs=settings.TRAINING_N_JOBS,
+        progress=progress,
+    )
+
+
+def candidates_summary(outcome: pipeline.TrainingOutcome) -> list[dict]:
+    return [
+        {
+            "algorithm": r.algorithm,
+            "threshold": r.threshold,
+            "fit_seconds": r.fit_seconds,
+            "validation": r.val_metrics,
+            "test": r.test_metrics,
+            "params": r.params,
+            "winner": r.algorithm == outcome.winner.algorithm,
+        }
+        for r in outcome.results
+    ]
+
+
+def model_register(
+    outcome: pipeline.TrainingOutcome,
+    *,
+    status: str = ModelVersion.Status.RETIRED,
+    metric: str | None = None,
+    run: RetrainRun | None = None,
+) -> ModelVersion:
+    """Write the winner's immutable artifact and reference file, then record the version.
+
+    A crash between the file writes and the row leaves only unreferenced files behind
+    (their names are unique); the version in service is never touched here.
+    """
+    winner = outcome.winner
+    directory = Path(settings.ARTIFACTS_DIR)
+    token = uuid.uuid4().hex[:8]
+    next_version = (ModelVersion.objects.aggregate(m=Max("version"))["m"] or 0) + 1
+    payload = {
+        "format_version": artifacts.FORMAT_VERSION,
+        "algorithm": winner.algorithm,
+        "pipeline": winner.pipeline,
+        "threshold": float(winner.threshold),
+        "features": list(FEATURE_NAMES),
+        "library_versions": artifacts.library_versions(),
+    }
+    model_name = f"model-v{next_version:04d}-{winner.algorithm}-{token}.joblib"
+    model_path, model_sha, model_size = artifacts.write_artifact(directory, model_name, payload)
+    reference_name = f"reference-v{next_version:04d}-{token}.parquet"
+    reference_path, reference_sha = _write_reference(outcome, directory / reference_name)
+    return ModelVersion.objects.create(
+        version=next_version,
+        algorithm=winner.algorithm,
+        status=status,
+        params=winner.params,
+        metrics=winner.test_metrics,
+        candidates=candidates_summary(outcome),
+        selection_metric=metric or settings.MODEL_SELECTION_METRIC,
+        threshold=float(winner.threshold),
+        train_rows=int(outcome.rows),
+        data_fingerprint=outcome.fingerprint,
+        seed=settings.TRAINING_SEED,
+        library_versions=artifacts.library_versions(),
+        artifact_path=Path(model_path).name,
+        artifact_sha256=model_sha,
+        artifact_size=model_size,
+        reference_path=Path(reference_path).name,
+        reference_sha256=reference_sha,
+        run=run,
+    )
+
+
+def _write_reference(outcome: pipeline.TrainingOutcome, path: Path) -> tuple[str, str]:
+    """The training data with its split, and the model's own scores on the held-out test rows."""
+    split = outcome.split
+    parts = []
+    for name, features, target in (
+        ("train", split.X_train, split.y_train),
+        ("validation", split.X_val, split.y_val),
+        ("test", split.X_test, split.y_test),
+    ):
+        part = features.reset_index(drop=True).copy()
+        part[TARGET] = pd.Series(target).reset_index(drop=True).astype(int)
+        part["split"] = name
+        part["probability"] = float("nan")
+        if name == "test":
+            part["probability"] = pipeline.predict_proba(outcome.winner.pipeline, features)
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    frame["prediction"] = (frame["probability"] >= outcome.winner.threshold).astype(int)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    sha, _size = artifacts.atomic_write_bytes(path, buffer.getvalue())
+    return str(path), sha
+
+
+def model_activate(version: ModelVersion, *, by=None, reason: str) -> ModelVersion:
+    """Put a version in service in one transaction (promotion, first model, or rollback)."""
+    with transaction.atomic():
+        current = (
+            ModelVersion.objects.select_for_update()
+            .filter(status=ModelVersion.Status.ACTIVE)
+            .first()
+        )
+        if current is not None and current.pk == version.pk:
+            return current
+        if current is not None:
+            current.status = ModelVersion.Status.RETIRED
+            current.save(update_fields=["status"])
+        version.status = ModelVersion.Status.ACTIVE
+        version.activated_at = timezone.now()
+        version.save(update_fields=["status", "activated_at"])
+        ActivationEvent.objects.create(
+            version=version, previous=current, activated_by=by, reason=reason[:500]
+        )
+    logger.info(
+        "model_activated version=%s previous=%s", version.version, current and current.version
+    )
+    return version
+
+
+def model_train_initial(*, progress: Callable | None = None, by=None) -> ModelVersion:
+    """Train on the whole reference dataset and put the winner in service (`manage.py train`)."""
+    from .selectors import reference_dataframe
+
+    frame = reference_dataframe()
+    if frame.empty:
+        raise ValueError(
+            "The reference dataset is empty: run `manage.py import_students PATH` "
+            "or `manage.py generate_students` first."
+        )
+    outcome = model_train(frame, progress=progress)
+    version = model_register(outcome)
+    return model_activate(version, by=by, reason="trained with manage.py train")
