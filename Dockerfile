@@ -7,4 +7,4 @@ COPY . .
 RUN useradd --create-home mindpulse && mkdir -p /app/var /app/artifacts && chown -R mindpulse /app/var /app/artifacts
 USER mindpulse
 EXPOSE 8000
-CMD ["gunicorn", "mindpulse.wsgi", "--bind=0.0.0.0:8000", "--workers=2", "--access-logfile=-"]
+CMD ["gunicorn", "mindpulse.wsgi", "--bind=0.0.0.0:8000", "--workers=2"]

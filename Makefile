@@ -28,6 +28,12 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The benchmark (bench/run.py, see the README): needs Postgres and Redis on
+# 127.0.0.1 and wrk (installed from Debian's packages when missing and run as root).
+# Options: make bench BENCH_ARGS="--runs 5 --only predict,feedback".
+bench: $(VENV)/.runtime
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

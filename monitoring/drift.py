@@ -35,6 +35,7 @@ import html
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.metrics import Accuracy, F1Score, Precision, Recall
 from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -288,7 +290,11 @@ def data_drift(
 
 
 def model_performance(
-    reference: pd.DataFrame, current: pd.DataFrame, *, html_path: str | None = None
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    threshold: float | None = None,
+    html_path: str | None = None,
 ) -> dict[str, Any]:
     """Classification quality on ``current`` and ``reference`` (positive class = 1).
 
@@ -305,9 +311,17 @@ def model_performance(
           "reference": {... same keys ...},
           "evidently": {"report": str|None,      # which Evidently report was rendered
                         "error": str|None,       # why a richer report was not possible
+                        "threshold": float|None, # probas_threshold given to Evidently
                         "current": {"accuracy", "precision", "recall", "f1",
                                     "roc_auc": float|None}},
         }
+
+    ``threshold`` is the decision threshold behind ``prediction`` (``prediction = probability
+    >= threshold``). Given probabilities, Evidently derives its own labels from them, at 0.5
+    unless told otherwise, so it gets this threshold (``probas_threshold``) to score the same
+    decisions. Without one, it is inferred from the rows when their labels follow a single
+    threshold. When the labels follow no threshold (or not the given one), Evidently's report
+    is built on the labels only rather than contradict them.
 
     The metrics are scikit-learn's (``zero_division=0``); ``roc_auc`` is ``None`` when a frame
     has a single target class or no probabilities. Metrics are ``None`` for a frame with no
@@ -327,7 +341,8 @@ def model_performance(
         "current": _classification_metrics(cur, cur_dropped, has_proba),
         "reference": _classification_metrics(ref, ref_dropped, has_proba),
     }
-    summary["evidently"] = _performance_report(cur, ref, has_proba, summary, html_path)
+    decision = _decision_threshold((cur, ref), threshold) if has_proba else None
+    summary["evidently"] = _performance_report(cur, ref, decision, summary, html_path)
     return summary
 
 
@@ -404,10 +419,15 @@ def _features_definition(columns: Sequence[str]) -> DataDefinition:
 def _run_report(
     report: Report, current: pd.DataFrame, reference: pd.DataFrame, definition: DataDefinition
 ):
-    return report.run(
-        Dataset.from_pandas(current, data_definition=definition),
-        Dataset.from_pandas(reference, data_definition=definition),
-    )
+    # Evidently scores per-label precision with scikit-learn's default zero_division, which
+    # warns (to the worker's log, at every run) when a window has no predicted positive; our
+    # own metrics use zero_division=0 and the report shows the 0.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return report.run(
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
+        )
 
 
 def _snapshot_dict(snapshot) -> dict[str, Any]:
@@ -514,18 +534,46 @@ def _classification_metrics(data: pd.DataFrame, dropped: int, has_proba: bool) -
     return out
 
 
+def _decision_threshold(frames: Sequence[pd.DataFrame], given: float | None) -> float | None:
+    """The threshold that turns ``probability`` into exactly the ``prediction`` labels.
+
+    ``given`` when every row agrees with it; otherwise the lowest probability labelled 1, if
+    all the rows labelled 0 lie below it; None when no single threshold explains the labels.
+    """
+    proba = np.concatenate([f[PROBABILITY_COLUMN].to_numpy(dtype=float) for f in frames])
+    labels = np.concatenate([f[PREDICTION_COLUMN].to_numpy(dtype=int) for f in frames])
+    if len(proba) == 0:
+        return None
+    candidates = [] if given is None else [float(given)]
+    positives = proba[labels == 1]
+    if len(positives):
+        candidates.append(float(positives.min()))
+    else:  # nothing predicted positive: any threshold above every probability
+        candidates.append(float(np.nextafter(proba.max(), np.inf)))
+    for candidate in candidates:
+        if np.array_equal(proba >= candidate, labels == 1):
+            return candidate
+    return None
+
+
 def _performance_report(
     cur: pd.DataFrame,
     ref: pd.DataFrame,
-    has_proba: bool,
+    threshold: float | None,
     summary: dict[str, Any],
     html_path: str | None,
 ) -> dict[str, Any]:
-    """Run the richest Evidently classification report that works; write its HTML."""
+    """Run the richest Evidently classification report that works; write its HTML.
+
+    ``threshold`` None means: no probabilities, or labels that no threshold explains; then
+    Evidently sees the labels only.
+    """
     both_classes = all(len(np.unique(f[TARGET_COLUMN])) == 2 for f in (cur, ref))
     attempts: list[tuple[str, bool, list]] = []
-    if has_proba and both_classes:
-        attempts.append(("ClassificationPreset", True, [ClassificationPreset()]))
+    if threshold is not None and both_classes:
+        attempts.append(
+            ("ClassificationPreset", True, [ClassificationPreset(probas_threshold=threshold)])
+        )
     attempts.append(("ClassificationPreset (labels only)", False, [ClassificationPreset()]))
     attempts.append(
         ("Accuracy/Precision/Recall/F1Score", False, [Accuracy(), Precision(), Recall(), F1Score()])
@@ -560,7 +608,12 @@ def _performance_report(
                 kind = kind.removeprefix(_METRIC_TYPE_PREFIX)
                 if kind in _PERFORMANCE_METRICS:
                     values[_PERFORMANCE_METRICS[kind]] = _float_or_none(metric.get("value"))
-            return {"report": name, "error": "; ".join(errors) or None, "current": values}
+            return {
+                "report": name,
+                "error": "; ".join(errors) or None,
+                "threshold": threshold if with_proba else None,
+                "current": values,
+            }
     else:
         errors.append("no usable rows")
 
@@ -569,6 +622,7 @@ def _performance_report(
     return {
         "report": None,
         "error": "; ".join(errors) or None,
+        "threshold": None,
         "current": dict.fromkeys(_PERFORMANCE_METRICS.values()),
     }
 

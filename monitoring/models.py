@@ -100,6 +100,10 @@ class Alert(models.Model):
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     delivery = models.JSONField(default=dict, blank=True, help_text="Per channel outcome.")
+    repeats = models.PositiveIntegerField(
+        default=0, help_text="Times the condition held again while this alert was open."
+    )
+    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -69,3 +69,25 @@ class Feedback(models.Model):
 
     def __str__(self):
         return f"Feedback on {self.prediction_id}: {self.actual}"
+
+
+class FeedbackTally(models.Model):
+    """Running counts of Feedback rows, kept by database triggers (migration 0002).
+
+    The feedback answer reports the total and the retrain trigger reads the unconsumed count
+    on every call; COUNT(*) over a million rows costs tens of milliseconds, these few rows
+    cost one index read. The triggers fire for every writer (the ORM, bulk_create, COPY, raw
+    SQL, a restore), so the sums are exact in every transaction, like COUNT(*). On Postgres
+    each connection adds to its own slot (backend pid modulo SLOTS), so that concurrent
+    feedback does not queue on one counter row; the counts are the sums over the slots, and
+    an absent slot counts zero. Read them with predictions.selectors.feedback_counts().
+    """
+
+    SLOTS = 16
+
+    slot = models.SmallIntegerField(primary_key=True)
+    total = models.BigIntegerField(default=0)
+    pending = models.BigIntegerField(default=0, help_text="Feedback no retrain consumed yet.")
+
+    def __str__(self):
+        return f"slot {self.slot}: {self.total} feedback, {self.pending} pending"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from django.db.models import Count, Q
+from django.db.models import Sum
 
 from training.features import FEATURE_NAMES
 from training.selectors import FIELD_OF
 
-from .models import Feedback, Prediction
+from .models import Feedback, FeedbackTally, Prediction
 
 _COLUMNS = [FIELD_OF[name] for name in FEATURE_NAMES]
 
@@ -58,19 +58,20 @@ def claimed_frame(run_id: int) -> pd.DataFrame:
 
 
 def unconsumed_feedback_count() -> int:
-    return Feedback.objects.filter(consumed_by__isnull=True).count()
+    return feedback_counts()[1]
 
 
 def feedback_count() -> int:
-    return Feedback.objects.count()
+    return feedback_counts()[0]
 
 
 def feedback_counts() -> tuple[int, int]:
-    """(all feedback, feedback no retrain has consumed yet), in one query."""
-    counts = Feedback.objects.aggregate(
-        total=Count("pk"), pending=Count("pk", filter=Q(consumed_by__isnull=True))
-    )
-    return counts["total"], counts["pending"]
+    """(all feedback, feedback no retrain has consumed yet), exact, in one query.
+
+    Read from FeedbackTally (kept by triggers), not counted: O(1) however many rows exist.
+    """
+    counts = FeedbackTally.objects.aggregate(total=Sum("total"), pending=Sum("pending"))
+    return counts["total"] or 0, counts["pending"] or 0
 
 
 def features_of(prediction: Prediction) -> dict:

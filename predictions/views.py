@@ -1,7 +1,148 @@
-from django.shortcuts import render
+"""The pages: the screening form, the result with its feedback form, the thank-you, the batch
+scorer. Thin views over predictions.services; usable without JavaScript."""
 
-from training import selectors as training_selectors
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from mindpulse.throttling import throttle_posts
+from training import serving
+
+from . import batch, explanations, ranges, selectors, services
+from .forms import BatchForm, FeedbackForm, ScreeningForm
+from .labels import LABELS
+from .models import Prediction
+
+_SESSION_KEY = "mindpulse_feedback"
 
 
+@require_http_methods(["GET", "POST"])
+@throttle_posts("forms")  # THROTTLE_FORMS: 429 with Retry-After
 def home(request):
-    return render(request, "home.html", {"active": training_selectors.active_model_version()})
+    started = time.perf_counter()
+    loaded = serving.get_active_model()
+    form = ScreeningForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and loaded is not None and form.is_valid():
+        try:
+            prediction = services.prediction_create(
+                form.cleaned_data, channel=Prediction.Channel.FORM, started=started
+            )
+        except services.ModelUnavailable:
+            loaded = None
+        else:
+            return redirect("predictions:result", pk=prediction.pk)
+    status = 503 if loaded is None and request.method == "POST" else 200
+    return render(
+        request, "predictions/form.html", {"form": form, "ready": loaded is not None}, status=status
+    )
+
+
+def _result_context(prediction: Prediction, feedback_form: FeedbackForm | None) -> dict:
+    has_feedback = hasattr(prediction, "feedback")
+    return {
+        "prediction": prediction,
+        "version": prediction.model_version,
+        "percent": round(prediction.probability * 100),
+        "threshold_percent": round(prediction.threshold * 100),
+        "factors": explanations.factors_for(prediction),
+        "warnings": _warnings(prediction),
+        "feedback": prediction.feedback if has_feedback else None,
+        "feedback_form": None if has_feedback else (feedback_form or FeedbackForm()),
+    }
+
+
+def _warnings(prediction: Prediction) -> list[dict]:
+    shown = []
+    for warning in prediction.warnings:
+        name = warning.get("feature", "")
+        entry = {"label": LABELS.get(name, name), "value": warning.get("value")}
+        if warning.get("code") == ranges.OUTSIDE_RANGE:
+            entry.update(low=warning.get("training_min"), high=warning.get("training_max"))
+        shown.append(entry)
+    return shown
+
+
+def _prediction_or_404(pk) -> Prediction:
+    try:
+        return selectors.prediction_with_feedback(pk)
+    except Prediction.DoesNotExist:
+        raise Http404("No prediction has this id.") from None
+
+
+@require_safe
+def result(request, pk):
+    prediction = _prediction_or_404(pk)
+    return render(request, "predictions/result.html", _result_context(prediction, None))
+
+
+@require_POST
+@throttle_posts("forms")
+def feedback(request, pk):
+    prediction = _prediction_or_404(pk)
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        context = _result_context(prediction, form)
+        return render(request, "predictions/result.html", context, status=400)
+    try:
+        outcome = services.feedback_create(
+            prediction_id=prediction.pk, actual=bool(form.cleaned_data["actual"])
+        )
+    except services.FeedbackExists:
+        messages.info(request, _("The outcome of this estimate was already recorded."))
+        return redirect("predictions:result", pk=prediction.pk)
+    # The thank-you page reads it back: a redirect keeps a reload from posting twice.
+    request.session[_SESSION_KEY] = {
+        "prediction": str(prediction.pk),
+        "retrain_triggered": outcome.retrain_triggered,
+    }
+    return redirect("predictions:thanks", pk=prediction.pk)
+
+
+@require_safe
+def thanks(request, pk):
+    prediction = get_object_or_404(Prediction.objects.select_related("feedback"), pk=pk)
+    if not hasattr(prediction, "feedback"):
+        return redirect("predictions:result", pk=prediction.pk)
+    stored = request.session.get(_SESSION_KEY) or {}
+    context = {
+        "prediction": prediction,
+        "total_feedbacks": selectors.feedback_count(),
+        "retrain_triggered": stored.get("prediction") == str(prediction.pk)
+        and stored.get("retrain_triggered", False),
+    }
+    return render(request, "predictions/thanks.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@throttle_posts("forms")
+def batch_page(request):
+    ready = serving.get_active_model() is not None
+    bound = request.method == "POST"
+    form = BatchForm(request.POST if bound else None, request.FILES if bound else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            header, rows = batch.read_csv(form.cleaned_data["file"].read())
+            outcome = batch.score_rows([batch.features_only(r) for r in rows], ignore_unknown=True)
+        except batch.BatchError as exc:
+            form.add_error("file", str(exc))
+        except services.ModelUnavailable:
+            ready = False
+        else:
+            response = HttpResponse(
+                batch.write_csv(header, rows, outcome.results), content_type="text/csv"
+            )
+            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+            response["Content-Disposition"] = f'attachment; filename="mindpulse-scores-{stamp}.csv"'
+            return response
+        status = 400 if ready else 503
+    elif request.method == "POST":
+        status = 400
+    return render(request, "predictions/batch.html", {"form": form, "ready": ready}, status=status)

@@ -1,6 +1,16 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TrainingConfig(AppConfig):
     name = "training"
     verbose_name = "Training and model registry"
+
+    def ready(self):
+        post_migrate.connect(_ensure_retrain_schedule, sender=self, dispatch_uid=__name__)
+
+
+def _ensure_retrain_schedule(sender, using="default", **kwargs):
+    from .schedule import retrain_schedule_ensure
+
+    retrain_schedule_ensure(using=using)

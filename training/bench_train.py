@@ -18,16 +18,36 @@ from training import artifacts, datagen
 from training import pipeline as P
 
 
+_COLUMNS = (
+    ("roc_auc", "ROC AUC"),
+    ("average_precision", "AP"),
+    ("f1", "F1"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("balanced_accuracy", "bal. acc."),
+    ("accuracy", "accuracy"),
+)
+
+
+def _row(name: str, metrics: dict, extra: list[str]) -> str:
+    cells = [name] + [f"{metrics[key]:.3f}" for key, _ in _COLUMNS] + extra
+    return "| " + " | ".join(cells) + " |"
+
+
 def _report(title: str, frame, n_jobs: int, sizes: bool) -> None:
+    """A markdown table of the candidates' test-split metrics against the majority baseline."""
     started = time.perf_counter()
     outcome = P.train_candidates(frame, seed=42, n_jobs=n_jobs)
     wall = time.perf_counter() - started
     baseline = P.baseline_metrics(outcome.split)
-    print(f"{title}: {len(frame)} rows, {wall:.1f} s wall, winner {outcome.winner.algorithm}")
-    print(f"  {'majority baseline':<20} test roc_auc {baseline['roc_auc']:.3f}")
+    print(f"\n{title}: {len(frame)} rows, {wall:.1f} s wall, winner {outcome.winner.algorithm}\n")
+    header = ["model"] + [label for _, label in _COLUMNS] + ["threshold", "fit s", "file MB"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    print(_row("majority baseline", baseline, ["—", "—", "—"]))
     with tempfile.TemporaryDirectory() as directory:
         for r in outcome.results:
-            size = ""
+            size = "—"
             if sizes:
                 payload = {
                     "format_version": artifacts.FORMAT_VERSION,
@@ -38,13 +58,9 @@ def _report(title: str, frame, n_jobs: int, sizes: bool) -> None:
                     "library_versions": artifacts.library_versions(),
                 }
                 _, _, n = artifacts.write_artifact(directory, f"{r.algorithm}.joblib", payload)
-                size = f"  artifact {n / 1e6:.2f} MB"
-            print(
-                f"  {r.algorithm:<20} fit {r.fit_seconds:5.2f} s  "
-                f"test roc_auc {r.test_metrics['roc_auc']:.3f}  "
-                f"val roc_auc {r.val_metrics['roc_auc']:.3f}  f1 {r.test_metrics['f1']:.3f}  "
-                f"threshold {r.threshold:.3f}{size}"
-            )
+                size = f"{n / 1e6:.2f}"
+            extra = [f"{r.threshold:.3f}", f"{r.fit_seconds:.2f}", size]
+            print(_row(r.algorithm, r.test_metrics, extra))
 
 
 def main() -> None:

@@ -246,6 +246,19 @@ def model_activate(version: ModelVersion, *, by=None, reason: str) -> ModelVersi
     return version
 
 
+def model_activate_verified(version: ModelVersion, *, by=None, reason: str) -> ModelVersion:
+    """Activate a version after checking that its file loads (rollback from the admin).
+
+    A file that fails its sha256 check would be refused by every process, which would keep
+    serving the version they had; refusing here says so to the person asking instead.
+    Raises artifacts.ArtifactError.
+    """
+    from .serving import load_version
+
+    load_version(version)
+    return model_activate(version, by=by, reason=reason)
+
+
 def model_train_initial(*, progress: Callable | None = None, by=None) -> ModelVersion:
     """Train on the whole reference dataset and put the winner in service (`manage.py train`)."""
     from .selectors import reference_dataframe

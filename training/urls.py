@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import api
 
 app_name = "training"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("api/retrain", api.RetrainCreateApi.as_view(), name="api-retrain"),
+    path("api/retrain/<int:pk>", api.RetrainDetailApi.as_view(), name="api-retrain-detail"),
+]

@@ -93,3 +93,46 @@ def env_cron(name: str, default: str) -> dict[str, str]:
         )
     keys = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
     return dict(zip(keys, fields, strict=True))
+
+
+def env_networks(name: str) -> list:
+    """A comma-separated list of IP addresses or CIDR networks ("10.0.0.0/8, ::1")."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network (e.g. 10.0.0.0/8)."
+            ) from None
+    return networks
+
+
+def env_http_url(name: str, default: str = "") -> str:
+    """An http(s) URL, or the default; any other scheme (file:, ftp:...) is refused."""
+    value = env_str(name, default) or ""
+    if value and not value.lower().startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL.")
+    return value
+
+
+_RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_RATE_PERIODS |= {"h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A request rate "N/period" (period: second, minute, hour or day; s/sec/m/min/h/d), as
+    (requests, seconds); "off" means no limit (None)."""
+    value = (_raw(name) or default).lower()
+    if value in ("off", "none", "0"):
+        return None
+    count, _, period = value.partition("/")
+    seconds = _RATE_PERIODS.get(period.strip())
+    if not count.strip().isdigit() or int(count) < 1 or seconds is None:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: use N/second, N/minute, N/hour or N/day "
+            "(e.g. 600/min), or off."
+        )
+    return int(count), seconds

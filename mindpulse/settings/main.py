@@ -6,13 +6,26 @@ Every value comes from the environment through the typed helpers of `env.py`;
 
 from __future__ import annotations
 
+import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_choice, env_cron, env_float, env_int, env_list, env_str
+from .env import (
+    env_bool,
+    env_choice,
+    env_cron,
+    env_float,
+    env_http_url,
+    env_int,
+    env_list,
+    env_networks,
+    env_rate,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -44,6 +57,33 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- HTTPS and browser protections: on by default when DEBUG is off, so that
+# `manage.py check --deploy` passes (mindpulse/tests/test_security_settings.py runs it).
+# A plain-http run on loopback (the benchmark) sets SECURE_SSL_REDIRECT=false and the two
+# cookie variables to false explicitly; see .env.example.
+_HTTPS = not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+# Load balancers and orchestrators probe the health check over plain http.
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", [r"^api/health$", r"^health$"])
+# Behind a TLS-terminating proxy that sets (overwrites) X-Forwarded-Proto.
+if env_bool("TRUST_X_FORWARDED_PROTO", True):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _HTTPS)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = [
+    # security.W021 asks for SECURE_HSTS_PRELOAD. Preloading puts the whole registrable
+    # domain into the browsers' built-in HTTPS-only lists, a commitment that takes months to
+    # undo and that only the owner of that domain can make (MindPulse usually runs on a
+    # subdomain of an institution's domain). Opt in with SECURE_HSTS_PRELOAD=true.
+    "security.W021",
+]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -54,6 +94,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "django_celery_beat",
     "django_celery_results",
     "training",
@@ -63,6 +104,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that its request line times and ids everything below it.
+    "mindpulse.logs.RequestLogMiddleware",
+    "mindpulse.errors.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -72,7 +116,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Admin login brute-force protection (django-axes): AXES_FAILURE_LIMIT failed logins
+# lock the username from that address for AXES_COOLOFF_MINUTES, even with the right
+# password; attempts are listed in the admin ("Access attempts").
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 30, minimum=1))
+# "username+ip_address" counts failures per username AND address, so that a stranger cannot
+# lock a staff member out from elsewhere, and every client behind one proxy is not locked
+# out together. Comma-separated alternatives, "+" to combine (django-axes' semantics).
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item
+    for item in env_list("AXES_LOCKOUT_PARAMETERS", ["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "mindpulse.urls"
 WSGI_APPLICATION = "mindpulse.wsgi.application"
@@ -116,15 +180,18 @@ def _databases() -> dict:
             config["OPTIONS"].update(_SQLITE_OPTIONS)
         else:
             config["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            # Django's backend, minus the health-check SELECT 1 on a busy connection.
+            config["ENGINE"] = "mindpulse.db.postgresql"
         return {"default": config}
     return {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "mindpulse.sqlite3",
             "OPTIONS": dict(_SQLITE_OPTIONS),
-            # A file (not :memory:) so that a worker process started by the tests
-            # sees the same test database.
-            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+            # A file (not :memory:) so that a worker process started by the tests sees
+            # the same test database; one per test process, so parallel runs don't clash.
+            "TEST": {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
 
@@ -222,10 +289,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1500, minimum=5)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A STARTED result row gives each task its start time (the /metrics task durations).
+CELERY_TASK_TRACK_STARTED = True
+# Keep the LOGGING below (one structured line per task) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- REST API.
-# Largest request body (bytes): 413 above it. A 10,000-row batch in JSON is ~2.5 MB.
+# Largest request body (bytes): 413 above it. A 10,000-row batch in JSON is ~2 MB.
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 REST_FRAMEWORK = {
@@ -237,7 +308,25 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Views that name a `throttle_scope` are rate-limited (mindpulse.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["mindpulse.throttling.ScopedThrottle"],
+    # Proxies in front of MindPulse: the client address is then read from X-Forwarded-For.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
+# --- Rate limits of the public endpoints, per client address (429 with Retry-After).
+# THROTTLE_ENABLED=false turns them all off (a load benchmark from one address).
+THROTTLE_ENABLED = env_bool("THROTTLE_ENABLED", True)
+THROTTLE_RATES = {
+    "predict": env_rate("THROTTLE_PREDICT", "600/min"),
+    "batch": env_rate("THROTTLE_BATCH", "30/min"),
+    "feedback": env_rate("THROTTLE_FEEDBACK", "600/min"),
+    "health": env_rate("THROTTLE_HEALTH", "120/min"),
+    "forms": env_rate("THROTTLE_FORMS", "60/min"),
+}
+# Counters shared by every worker: Redis (the broker's, unless set); process memory without.
+THROTTLE_REDIS_URL = env_str("THROTTLE_REDIS_URL", "") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "MindPulse API",
     "DESCRIPTION": "Depression-risk screening aid for students. Not a diagnosis.",
@@ -251,11 +340,32 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "mindpulse@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Alerts (monitoring.alerts): e-mail to ADMINS and a Slack-compatible webhook.
+ALERT_WEBHOOK_URL = env_http_url("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_TIMEOUT = env_float("ALERT_WEBHOOK_TIMEOUT", 5.0, minimum=0.5, maximum=60)
+ALERT_CHECK_SCHEDULE = env_cron("ALERT_CHECK_SCHEDULE", "30 * * * *")
+
+# --- GET /metrics (Prometheus): a bearer token, or client addresses; neither means 403.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
+
+# --- Logs: one line per request, task and model decision (mindpulse.logs).
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "mindpulse.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "mindpulse.logs.KeyValueFormatter"},
+        "json": {"()": "mindpulse.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

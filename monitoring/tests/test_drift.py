@@ -1,6 +1,7 @@
-"""Tests of monitoring.drift: pure functions, generated data, no Django, no database.
+"""Tests of monitoring.drift: pure functions, generated data, no database.
 
-Run with: .venv/bin/python -m pytest -p no:django -q monitoring/tests/test_drift.py
+monitoring.drift imports nothing from Django; the root conftest's autouse fixture still gives
+each test its own folders.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from training.features import (
 )
 
 SHIFTED = {"Sleep_Duration", "Stress_Level"}
-
 
 
 def students(n: int, seed: int) -> pd.DataFrame:
@@ -328,6 +328,42 @@ def test_it_computes_performance_like_a_hand_count():
     assert summary["evidently"]["report"] == "ClassificationPreset"
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         assert summary["evidently"]["current"][key] == pytest.approx(got[key]), key
+
+
+def test_it_has_evidently_score_the_labels_at_the_model_threshold():
+    # A model whose threshold is 0.3: probability 0.4 is a positive decision.
+    current = labelled_ten()
+    current["prediction"] = (current["probability"] >= 0.3).astype(int)
+    reference = students(400, seed=14)
+    reference["prediction"] = (reference["probability"] >= 0.3).astype(int)
+
+    given = model_performance(reference, current, threshold=0.3)
+    inferred = model_performance(reference, current)
+
+    # tp: 0.9 0.8 0.7 0.6 0.4; fn: 0.2; fp: 0.65 0.3 0.45; tn: 0.1 (at 0.5 it would be 7/10).
+    assert given["current"]["accuracy"] == pytest.approx(6 / 10)
+    assert given["current"]["recall"] == pytest.approx(5 / 6)
+    assert given["evidently"]["threshold"] == 0.3
+    assert inferred["evidently"]["threshold"] == pytest.approx(0.3, abs=0.01)
+    for summary in (given, inferred):
+        assert summary["evidently"]["report"] == "ClassificationPreset"
+        for key in ("accuracy", "precision", "recall", "f1"):
+            assert summary["evidently"]["current"][key] == pytest.approx(summary["current"][key]), (
+                key
+            )
+
+
+def test_it_shows_evidently_the_labels_only_when_no_threshold_explains_them():
+    current = labelled_ten()
+    current.loc[0, "prediction"] = 0  # probability 0.9, yet decided negative
+    reference = labelled_ten()
+
+    summary = model_performance(reference, current, threshold=0.5)
+
+    assert summary["evidently"]["report"] == "ClassificationPreset (labels only)"
+    assert summary["evidently"]["threshold"] is None
+    assert summary["evidently"]["current"]["accuracy"] == pytest.approx(6 / 10)
+    assert summary["current"]["accuracy"] == pytest.approx(6 / 10)
 
 
 def test_it_drops_rows_without_labels_before_scoring():

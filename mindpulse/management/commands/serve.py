@@ -23,7 +23,6 @@ def process_commands(*, bin_dir, host, port, web_workers, beat_schedule) -> dict
             "mindpulse.wsgi",
             f"--bind={host}:{port}",
             f"--workers={web_workers}",
-            "--access-logfile=-",
         ],
         "worker": [
             os.path.join(bin_dir, "celery"),

@@ -1,0 +1,1 @@
+"""`make bench`: the reproducible performance benchmark of MindPulse (see bench/run.py)."""

@@ -1,0 +1,349 @@
+"""The REST API: thin views over predictions.services (one APIView per operation).
+
+Error bodies: every error has a "detail" string; a validation error (400) also has
+"errors": {field: [messages]} with `non_field_errors` for the 24-hour sum rule.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import permissions, status
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from training import serving
+
+from . import batch, messaging, selectors, services
+from . import serializers as s
+from .models import Prediction
+from .parsers import CSVParser, StrictJSONParser, check_body_size
+
+INVALID = "Invalid input."
+NO_MODEL = "No model is in service yet: the service is not ready. Try again later."
+
+_ERRORS = {
+    400: OpenApiResponse(
+        s.PredictionsValidationErrorSerializer, description="Invalid input, per field."
+    ),
+    413: OpenApiResponse(
+        s.PredictionsErrorSerializer, description="Body larger than MAX_REQUEST_BYTES."
+    ),
+    415: OpenApiResponse(s.PredictionsErrorSerializer, description="Unsupported Content-Type."),
+    429: OpenApiResponse(
+        s.PredictionsErrorSerializer, description="Rate limit reached: see Retry-After."
+    ),
+}
+_NO_MODEL = {503: OpenApiResponse(s.PredictionsErrorSerializer, description="No model is active.")}
+_EXAMPLE_FEATURES = {
+    "Age": 21,
+    "Gender": "Female",
+    "Department": "Science",
+    "CGPA": 3.1,
+    "Sleep_Duration": 6.5,
+    "Study_Hours": 4.0,
+    "Social_Media_Hours": 3.0,
+    "Physical_Activity": 45,
+    "Stress_Level": 6,
+}
+
+
+def invalid(errors) -> Response:
+    return Response({"detail": INVALID, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def unavailable() -> Response:
+    return Response({"detail": NO_MODEL}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def prediction_body(prediction: Prediction, version: int) -> dict:
+    return {
+        "prediction": int(prediction.label),
+        "probability": prediction.probability,
+        "threshold": prediction.threshold,
+        "model_version": version,
+        "prediction_id": str(prediction.pk),
+        "warnings": prediction.warnings,
+    }
+
+
+class PublicAPIView(APIView):
+    """Anonymous JSON endpoints: no session, hence no CSRF check, and a body-size limit."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    parser_classes = [StrictJSONParser]
+
+    def initial(self, request, *args, **kwargs):
+        check_body_size(request)
+        super().initial(request, *args, **kwargs)
+
+
+class PredictView(PublicAPIView):
+    throttle_scope = "predict"  # THROTTLE_PREDICT (mindpulse.throttling)
+
+    @extend_schema(
+        operation_id="predict",
+        summary="Estimate the depression risk of one student",
+        description='The nine features flat, or wrapped as {"features": {...}} (the original '
+        "API's shape). The response's `prediction` key is kept from the original API. Values "
+        "inside the plausible range but outside the training range are accepted and listed in "
+        "`warnings`. Also served at POST /predict.",
+        request=PolymorphicProxySerializer(
+            component_name="PredictRequest",
+            serializers=[s.FeaturesSerializer, s.WrappedFeaturesSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={200: s.PredictOutputSerializer, **_ERRORS, **_NO_MODEL},
+        examples=[OpenApiExample("Flat", value=_EXAMPLE_FEATURES, request_only=True)],
+    )
+    def post(self, request):
+        started = time.perf_counter()
+        serializer = s.PredictInputSerializer(data=request.data)
+        if not serializer.is_valid():
+            return invalid(serializer.errors)
+        try:
+            prediction = services.prediction_create(
+                serializer.validated_data, channel=Prediction.Channel.API, started=started
+            )
+        except services.ModelUnavailable:
+            return unavailable()
+        return Response(prediction_body(prediction, _version_number(prediction)))
+
+
+def _version_number(prediction: Prediction) -> int:
+    loaded = serving.get_active_model()
+    if loaded is not None and loaded.version_id == prediction.model_version_id:
+        return loaded.version
+    return prediction.model_version.version
+
+
+class BatchPredictView(PublicAPIView):
+    parser_classes = [StrictJSONParser, MultiPartParser, CSVParser]
+    throttle_scope = "batch"
+
+    @extend_schema(
+        operation_id="predict_batch",
+        summary="Score up to 10,000 students in one call",
+        description="A JSON list of feature objects, or a CSV in the dataset's schema (multipart "
+        "field `file`, or a raw text/csv body; extra columns are ignored). Invalid rows get "
+        "`errors` and no prediction; the valid rows are scored in one vectorised call and "
+        "stored with channel `batch`.",
+        request={
+            "application/json": s.FeaturesSerializer(many=True),
+            "multipart/form-data": s.BatchUploadSerializer,
+            "text/csv": OpenApiTypes.STR,
+        },
+        responses={200: s.BatchOutputSerializer, **_ERRORS, **_NO_MODEL},
+    )
+    def post(self, request):
+        data = request.data
+        try:
+            if isinstance(data, list):
+                outcome = batch.score_rows(data, ignore_unknown=False)
+            else:
+                rows = [batch.features_only(row) for row in batch.read_csv(_csv_bytes(request))[1]]
+                outcome = batch.score_rows(rows, ignore_unknown=True)
+        except batch.BatchError as exc:
+            return invalid({s.NON_FIELD: [str(exc)]})
+        except services.ModelUnavailable:
+            return unavailable()
+        return Response(_batch_body(outcome))
+
+
+def _csv_bytes(request) -> bytes:
+    if isinstance(request.data, bytes):
+        return request.data
+    upload = request.data.get("file") if hasattr(request.data, "get") else None
+    if upload is None or not hasattr(upload, "read"):
+        raise batch.BatchError(
+            "Send a JSON list of rows, or a CSV file in the multipart field `file`."
+        )
+    return upload.read()
+
+
+def _batch_body(outcome: batch.BatchOutcome) -> dict:
+    rows = []
+    for result in outcome.results:
+        if result.prediction is None:
+            rows.append({"index": result.index, "errors": result.errors})
+            continue
+        prediction = result.prediction
+        rows.append(
+            {
+                "index": result.index,
+                "prediction_id": str(prediction.pk),
+                "prediction": int(prediction.label),
+                "probability": prediction.probability,
+                "warnings": prediction.warnings,
+            }
+        )
+    return {
+        "model_version": outcome.version,
+        "threshold": outcome.threshold,
+        "rows": len(outcome.results),
+        "scored": outcome.scored,
+        "failed": len(outcome.results) - outcome.scored,
+        "results": rows,
+    }
+
+
+class FeedbackView(PublicAPIView):
+    throttle_scope = "feedback"
+
+    @extend_schema(
+        operation_id="feedback",
+        summary="Report the actual outcome of a prediction",
+        description='{"prediction_id", "actual"}, or the original API\'s shape '
+        '{"features", "prediction", "actual"}, which first stores a prediction of the '
+        "active model for those features (channel api). One feedback per prediction: a second "
+        "one gets 409. When the feedback not yet used by a retrain reaches RETRAIN_THRESHOLD, "
+        "the retrain check is queued; `retrain_triggered` is true only if that message reached "
+        "the broker. Also served at POST /feedback.",
+        request=PolymorphicProxySerializer(
+            component_name="FeedbackRequest",
+            serializers=[s.FeedbackByIdSerializer, s.FeedbackWithFeaturesSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            201: s.FeedbackOutputSerializer,
+            **_ERRORS,
+            404: OpenApiResponse(
+                s.PredictionsErrorSerializer, description="Unknown prediction id."
+            ),
+            409: OpenApiResponse(
+                s.PredictionsErrorSerializer, description="Feedback already recorded."
+            ),
+            **_NO_MODEL,
+        },
+    )
+    def post(self, request):
+        serializer = s.FeedbackInputSerializer(data=request.data)
+        if not serializer.is_valid():
+            return invalid(serializer.errors)
+        data = serializer.validated_data
+        try:
+            if "features" in data:
+                outcome = services.feedback_create_with_features(
+                    data["features"], actual=bool(data["actual"])
+                )
+            else:
+                outcome = services.feedback_create(
+                    prediction_id=data["prediction_id"], actual=bool(data["actual"])
+                )
+        except Prediction.DoesNotExist:
+            raise NotFound("No prediction has this id.") from None
+        except services.FeedbackExists:
+            return Response(
+                {"detail": "This prediction already has its feedback: it cannot be changed."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except services.ModelUnavailable:
+            return unavailable()
+        body = {
+            "status": "ok",
+            "total_feedbacks": outcome.total_feedbacks,
+            "retrain_triggered": outcome.retrain_triggered,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class HealthView(PublicAPIView):
+    throttle_scope = "health"
+
+    @extend_schema(
+        operation_id="health",
+        summary="Database, broker and model status",
+        description="200 with status ok when the database answers, the broker accepts a "
+        "connection (2 s timeout; the file-system broker counts) and a model is loaded; "
+        "otherwise 503 with status degraded and the same body. Also served at GET /health.",
+        responses={200: s.HealthSerializer, 429: _ERRORS[429], 503: s.HealthSerializer},
+    )
+    def get(self, request):
+        database = _database_ok()
+        loaded = None
+        if database:
+            try:
+                loaded = serving.get_active_model()
+            except Exception:  # a database that fails between the two checks
+                database = False
+        broker = messaging.broker_ok()
+        healthy = database and broker and loaded is not None
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "model_loaded": loaded is not None,
+            "model_version": loaded.version if loaded else None,
+            "database": database,
+            "broker": broker,
+        }
+        return Response(body, status=200 if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True
+    except Exception:  # any driver error means "not reachable" for a health check
+        return False
+
+
+class PredictionDetailView(APIView):
+    """Staff only: Basic auth first, so an anonymous caller gets 401 with a challenge."""
+
+    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        operation_id="prediction_detail",
+        summary="One stored prediction with its feedback (staff only)",
+        responses={
+            200: s.PredictionRecordSerializer,
+            401: OpenApiResponse(s.PredictionsErrorSerializer, description="Not authenticated."),
+            403: OpenApiResponse(s.PredictionsErrorSerializer, description="Not staff."),
+            404: OpenApiResponse(
+                s.PredictionsErrorSerializer, description="Unknown prediction id."
+            ),
+        },
+    )
+    def get(self, request, pk):
+        try:
+            prediction = selectors.prediction_with_feedback(pk)
+        except Prediction.DoesNotExist:
+            raise NotFound("No prediction has this id.") from None
+        return Response(_record(prediction))
+
+
+def _record(prediction: Prediction) -> dict:
+    feedback = getattr(prediction, "feedback", None)
+    return {
+        "id": str(prediction.pk),
+        "features": selectors.features_of(prediction),
+        "probability": prediction.probability,
+        "prediction": int(prediction.label),
+        "threshold": prediction.threshold,
+        "model_version": prediction.model_version.version,
+        "channel": prediction.channel,
+        "warnings": prediction.warnings,
+        "latency_ms": prediction.latency_ms,
+        "created_at": prediction.created_at.isoformat(),
+        "feedback": None
+        if feedback is None
+        else {
+            "actual": int(feedback.actual),
+            "created_at": feedback.created_at.isoformat(),
+            "consumed_by": feedback.consumed_by_id,
+        },
+    }

@@ -1,0 +1,141 @@
+"""The one validation of the nine features: the form, the API and the batch scorer all call it.
+
+`validate_features(data)` returns `(clean, errors)`: `clean` maps each Kaggle feature name to a
+typed value (int, float or the canonical category) when `errors` is empty; `errors` maps a
+field name (or NON_FIELD for the sum rule) to a list of messages. The ranges are the plausible
+ones of `training.features`, not the training ranges: a value inside them but outside what the
+model saw is accepted and reported as a warning elsewhere (predictions.ranges).
+
+Strings are parsed (form posts and CSV cells are strings, and the original API's clients may
+send "21"), but only plain decimal notation: booleans, NaN, Infinity, arrays, objects and
+anything Python's float() would stretch to accept ("1_0", "nan", "٣") are refused.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from training.features import (
+    BY_NAME,
+    DAY_HOURS_FEATURES,
+    FEATURES,
+    ID_COLUMN,
+    MAX_DAY_HOURS,
+    TARGET,
+    Feature,
+)
+
+# Columns of a dataset row that are accepted and ignored (the id and the label).
+IGNORED_FIELDS = frozenset({ID_COLUMN, TARGET})
+# The key of errors that belong to no single field (DRF's default name for them).
+NON_FIELD = "non_field_errors"
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_MISSING = object()
+_LOWER_NAMES = {name.lower(): name for name in BY_NAME}
+
+
+class _Invalid(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def validate_features(
+    data: Any, *, ignore_unknown: bool = False
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Check one row of the nine features; unknown keys are errors unless `ignore_unknown`."""
+    if not isinstance(data, Mapping):
+        return {}, {NON_FIELD: [_("Expected an object with the nine features.")]}
+    clean: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for feature in FEATURES:
+        try:
+            clean[feature.name] = _clean(feature, data.get(feature.name, _MISSING))
+        except _Invalid as exc:
+            errors[feature.name] = [exc.message]
+    if not ignore_unknown:
+        for key in data:
+            if key not in BY_NAME and key not in IGNORED_FIELDS:
+                errors[str(key)] = [_unknown_message(str(key))]
+    if all(name in clean for name in DAY_HOURS_FEATURES):
+        total = sum(clean[name] for name in DAY_HOURS_FEATURES)
+        if total > MAX_DAY_HOURS:
+            errors[NON_FIELD] = [
+                _(
+                    "Sleep, study and social media add up to %(total)s hours, "
+                    "but a day has only %(max)s."
+                )
+                % {"total": _number_text(total), "max": _number_text(MAX_DAY_HOURS)}
+            ]
+    if errors:
+        return {}, errors
+    return clean, {}
+
+
+def _unknown_message(key: str) -> str:
+    known = _LOWER_NAMES.get(key.strip().lower())
+    if known is not None:
+        return _("Unknown field. Did you mean %(name)s?") % {"name": known}
+    return _("Unknown field.")
+
+
+def _clean(feature: Feature, value: Any):
+    if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
+        raise _Invalid(_("This field is required."))
+    if feature.kind == "category":
+        return _category(feature, value)
+    number = _number(value)
+    if feature.kind == "int":
+        if number != math.floor(number):
+            raise _Invalid(_("Enter a whole number."))
+        number = int(number)
+    if not feature.minimum <= number <= feature.maximum:
+        raise _Invalid(
+            _("Enter a value between %(min)s and %(max)s.")
+            % {"min": _number_text(feature.minimum), "max": _number_text(feature.maximum)}
+        )
+    return number
+
+
+def _number(value: Any) -> float:
+    # bool is a subclass of int: it must be refused before the int branch.
+    if isinstance(value, bool):
+        raise _Invalid(_("Enter a number, not true or false."))
+    if isinstance(value, str):
+        text = value.strip()
+        if not _NUMBER.fullmatch(text):
+            raise _Invalid(_("Enter a number."))
+        value = text
+    elif not isinstance(value, (int, float, Decimal)):
+        raise _Invalid(_("Enter a number."))
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        raise _Invalid(_("Enter a finite number.")) from None
+    if not math.isfinite(number):
+        raise _Invalid(_("Enter a finite number (NaN and Infinity are refused)."))
+    return number
+
+
+def _category(feature: Feature, value: Any) -> str:
+    choices = ", ".join(feature.choices)
+    if not isinstance(value, str):
+        raise _Invalid(_("Choose one of: %(choices)s.") % {"choices": choices})
+    wanted = value.strip().casefold()
+    for choice in feature.choices:
+        if choice.casefold() == wanted:
+            return choice
+    raise _Invalid(
+        _("“%(value)s” is not one of: %(choices)s.") % {"value": value[:40], "choices": choices}
+    )
+
+
+def _number_text(number: float) -> str:
+    return f"{number:g}"
