@@ -69,18 +69,24 @@ def wait_http(url: str, *, process: subprocess.Popen, timeout: float = 90) -> No
     raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f} s (last: {last})")
 
 
-def cpu_seconds(pids) -> float:
-    """User + system CPU seconds used so far by these processes (those that still exist)."""
+def cpu_seconds(pids) -> dict[int, float]:
+    """User + system CPU seconds used so far by each of these processes that still exists."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+            found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
         except (OSError, IndexError, ValueError):
             continue
-    return total / tick
+    return found
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two samples by the processes alive at the second one (a
+    process started in between counts from zero; one that ended in between is lost)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def group_pids(pgid: int) -> list[int]:

@@ -17,7 +17,6 @@ import time
 from training import artifacts, datagen
 from training import pipeline as P
 
-
 _COLUMNS = (
     ("roc_auc", "ROC AUC"),
     ("average_precision", "AP"),

@@ -128,6 +128,8 @@ def world(active_model, settings, monkeypatch):
             gender="Female", department="Arts", depression=False, dataset=dataset, source_row=1
         ).pk,
         "training.datasetimport": dataset.pk,
+        "predictions.prediction": prediction.pk,
+        "predictions.feedback": answered.feedback.pk,
         "training.retrainrun": run.pk,
         "monitoring.monitoringreport": report.pk,
         "monitoring.monitoringrun": monitoring_run.pk,
@@ -230,7 +232,7 @@ SITE: dict[str, Case] = {
         at("/admin/r/1/1/"), (*TO_LOGIN, 404, 404)
     ),
     "admin/^(?P<app_label>auth|authtoken|axes|django_celery_beat|django_celery_results"
-    "|training|monitoring)/$": Case(at("/admin/training/"), (*TO_LOGIN, 404, 200)),
+    "|training|predictions|monitoring)/$": Case(at("/admin/training/"), (*TO_LOGIN, 404, 200)),
     "admin/(?P<url>.*)$": Case(at("/admin/no-such-page/"), (*TO_LOGIN, 404, 404)),
     "admin/auth/user/<id>/password/": Case(
         lambda w: f"/admin/auth/user/{w.objects['auth.user']}/password/", (*TO_LOGIN, 403, 200)
@@ -290,6 +292,8 @@ MODEL_ADMINS: dict[str, ModelAdmin] = {
     "monitoring.monitoringreport": READ_ONLY,
     "monitoring.monitoringrun": READ_ONLY,
     "monitoring.alert": READ_ONLY,
+    "predictions.prediction": READ_ONLY,
+    "predictions.feedback": READ_ONLY,
 }
 # Not a model's pages: the overview's admin has only its chart page (in SITE).
 NO_MODEL_PAGES = {"monitoring.overview"}

@@ -23,7 +23,6 @@ MODELS = [
 ]
 
 
-
 @cache
 def training_frame() -> tuple[pd.DataFrame, np.ndarray]:
     # datagen draws Depression from CGPA < 2.5, Stress_Level >= 8 and Sleep_Duration < 5.

@@ -41,7 +41,6 @@ MODELS = [
 ]
 
 
-
 @cache
 def training_frame() -> tuple[pd.DataFrame, np.ndarray]:
     frame = generate_students(TRAIN_ROWS, seed=7)
@@ -296,7 +295,6 @@ def test_it_falls_back_when_the_compiled_answers_disagree_with_the_pipeline(monk
     assert predictor.compiled is False
     assert "differ" in predictor.fallback_reason
     assert fastpath.compile_predictor(pipeline, verify=False).compiled is True
-
 
 
 def test_it_imports_without_django():

@@ -1,0 +1,47 @@
+"""Staff-only listings of production data (read-only: the rows are the audit trail)."""
+
+from django.contrib import admin
+
+from .models import Feedback, Prediction
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "channel",
+        "model_version",
+        "probability",
+        "label",
+        "has_feedback",
+        "latency_ms",
+    )
+    list_filter = ("channel", "label", "model_version")
+    list_select_related = ("model_version", "feedback")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(boolean=True, description="Feedback")
+    def has_feedback(self, obj):
+        return hasattr(obj, "feedback")
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    list_display = ("prediction_id", "actual", "created_at", "consumed_by")
+    list_filter = ("actual", ("consumed_by", admin.EmptyFieldListFilter))
+    list_select_related = ("consumed_by",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
