@@ -81,8 +81,9 @@ def markdown(results: dict) -> str:
         f"Linux {m.get('kernel')}, Python {m.get('python')}. Command: `{results.get('command')}`.",
         f"Each figure: median of {results.get('settings', {}).get('runs')} runs "
         "(min–max in brackets). Load average (1, 5, 15 min) at the start "
-        f"{load.get('start')}, at the end {load.get('end')}: the machine is shared, read the "
-        "figures with it.",
+        f"{load.get('start')}, at the end {load.get('end')}; it counts the benchmark's own "
+        "processes too (wrk, gunicorn, Postgres: up to ~4 under load), and those of anyone "
+        "else on the machine: read the figures with it.",
         "",
         "## Targets",
         "",

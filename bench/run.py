@@ -229,7 +229,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=",".join(STEPS), help="steps, comma-separated")
     parser.add_argument(
         "--configs",
-        default="4,2x4,4x2",
+        default="4,4x2,2x4",
         help="gunicorn configurations to compare in the predict step: W (W sync workers) or "
         "WxT (W gthread workers of T threads); the first one serves every other step",
     )

@@ -14,19 +14,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from mindpulse.admin import ReadOnlyAdmin
+
 from . import selectors, views
 from .models import MonitoringReport, MonitoringRun, Overview
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _window(report: MonitoringReport) -> str:

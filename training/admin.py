@@ -6,19 +6,10 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from mindpulse.admin import ReadOnlyAdmin
+
 from . import artifacts, retrain, services, triggers
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ActivationInline(admin.TabularInline):

@@ -20,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from mindpulse.backup import MANIFEST, read_manifest
+from mindpulse.testing import SAMPLE_FEATURES
 from monitoring.models import Alert
 from predictions.models import Feedback, Prediction
 from training import serving
@@ -28,17 +29,7 @@ from training.models import ModelVersion
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 # The operator's sequence in ONE process pointed at the new database (each Django start costs
 # seconds): a damaged backup refused, a restore refused by a conflicting file — the database
 # and the files untouched by both — then the restore, what the restored database holds, and

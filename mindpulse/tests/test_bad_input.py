@@ -15,6 +15,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from mindpulse.testing import SAMPLE_FEATURES
 from monitoring.models import MonitoringRun
 from predictions import services
 from predictions.models import Feedback, Prediction
@@ -22,17 +23,7 @@ from training.models import RetrainRun, StudentRecord
 
 pytestmark = pytest.mark.django_db
 
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 FORMULA = "=cmd|' /C calc'!A0"
 HEADER = ",".join(FEATURES)
 ROW = ",".join(str(v) for v in FEATURES.values())

@@ -16,6 +16,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
+from mindpulse.testing import SAMPLE_FEATURES
 from predictions import services
 from predictions.models import Feedback, Prediction
 
@@ -26,17 +27,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 THREADS = 50
 POSTS_PER_THREAD = 20
 REPEATS = 5  # posts per prediction
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 
 
 def test_it_keeps_one_feedback_per_prediction_under_concurrent_posts(active_model, settings):

@@ -24,6 +24,7 @@ from django.test import Client
 from django_celery_beat.models import PeriodicTask
 from kombu.exceptions import OperationalError as BrokerError
 
+from mindpulse.testing import SAMPLE_FEATURES
 from monitoring.models import MonitoringRun
 from predictions.models import Feedback, Prediction
 from training.models import RetrainRun
@@ -42,17 +43,7 @@ from .live import (
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 STAFF = ("ops", "a-long-unguessable-passphrase-99")
 BEAT_ADMIN = "/admin/django_celery_beat/periodictask/"
 BINDINGS = ("binding", "binding_permanent")

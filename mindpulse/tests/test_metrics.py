@@ -22,20 +22,11 @@ from django.db.models import Count
 from django.utils import timezone
 
 from mindpulse.metric_series import LATENCY_BUCKETS_MS
+from mindpulse.testing import SAMPLE_FEATURES
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 TOKEN = "test-metrics-token-0123456789abcdef"
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 

@@ -32,6 +32,7 @@ from django_celery_results.models import GroupResult, TaskResult
 from rest_framework.authtoken.models import Token
 
 from mindpulse.celery import app
+from mindpulse.testing import SAMPLE_FEATURES
 from monitoring.models import Alert, MonitoringReport, MonitoringRun
 from predictions import services
 from predictions.models import Prediction
@@ -40,17 +41,7 @@ from training.models import ActivationEvent, DatasetImport, RetrainRun, StudentR
 pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "user", "staff", "superuser")
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 
 
 def routes() -> list[str]:

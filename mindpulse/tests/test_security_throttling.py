@@ -12,23 +12,14 @@ from django.test import Client
 
 from mindpulse import throttling
 from mindpulse.settings.env import env_rate
+from mindpulse.testing import SAMPLE_FEATURES
 from predictions.models import Feedback, Prediction
 
 from .live import require
 
 pytestmark = pytest.mark.django_db
 
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 _addresses = (f"10.66.{n // 250}.{n % 250 + 1}" for n in itertools.count())
 
 

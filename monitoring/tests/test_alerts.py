@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from mindpulse.testing import SAMPLE_FEATURES
 from monitoring import alert_rules as rules
 from monitoring import alerts
 from monitoring.alert_tasks import check_alerts
@@ -22,17 +23,7 @@ pytestmark = pytest.mark.django_db
 
 Kind = MonitoringReport.Kind
 OK = MonitoringReport.Status.OK
-FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+FEATURES = SAMPLE_FEATURES
 
 
 def monitoring_run(*reports, status=MonitoringRun.Status.OK, error="", end=None):
