@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -221,6 +222,10 @@ def setup(bench: Bench) -> None:
     }
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median, spread)")
@@ -229,7 +234,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=",".join(STEPS), help="steps, comma-separated")
     parser.add_argument(
         "--configs",
-        default="4,4x2,2x4",
+        default="4x2,4,2x4",
         help="gunicorn configurations to compare in the predict step: W (W sync workers) or "
         "WxT (W gthread workers of T threads); the first one serves every other step",
     )
@@ -256,6 +261,8 @@ def main(argv=None) -> int:
     from . import offline, web
 
     bench = Bench(args)
+    # `kill` (SIGTERM) stops the benchmark like Ctrl-C: through the finally below.
+    signal.signal(signal.SIGTERM, _interrupt)
     bench.results.update(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=stats.machine(),
