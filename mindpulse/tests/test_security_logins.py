@@ -17,6 +17,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from mindpulse.testing import SAMPLE_FEATURES
+
 from .live import basic_auth
 
 pytestmark = pytest.mark.django_db
@@ -102,17 +104,7 @@ def test_it_locks_basic_auth_on_the_api_too(staff, active_model, client):
     from predictions import services
     from predictions.models import Prediction
 
-    features = {
-        "Age": 21,
-        "Gender": "Female",
-        "Department": "Science",
-        "CGPA": 3.1,
-        "Sleep_Duration": 6.5,
-        "Study_Hours": 4.0,
-        "Social_Media_Hours": 3.0,
-        "Physical_Activity": 45,
-        "Stress_Level": 6,
-    }
+    features = dict(SAMPLE_FEATURES)
     prediction = services.prediction_create(features, channel=Prediction.Channel.API)
     url = f"/api/predictions/{prediction.pk}"
     assert client.get(url, headers=basic_auth("counsellor", PASSWORD)).status_code == 200

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mindpulse.testing import SAMPLE_FEATURES
+
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
@@ -18,17 +20,7 @@ def _fresh_caches():
 @pytest.fixture
 def features():
     """A valid row, inside the generated data's training ranges."""
-    return {
-        "Age": 21,
-        "Gender": "Female",
-        "Department": "Science",
-        "CGPA": 3.1,
-        "Sleep_Duration": 6.5,
-        "Study_Hours": 4.0,
-        "Social_Media_Hours": 3.0,
-        "Physical_Activity": 45,
-        "Stress_Level": 6,
-    }
+    return dict(SAMPLE_FEATURES)
 
 
 @pytest.fixture
