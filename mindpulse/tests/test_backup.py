@@ -34,17 +34,13 @@ FEATURES = SAMPLE_FEATURES
 # seconds): a damaged backup refused, a restore refused by a conflicting file — the database
 # and the files untouched by both — then the restore, what the restored database holds, and
 # a second restore refused because the database is no longer empty.
-RESTORE_AND_INSPECT = f"""
+RESTORE_AND_INSPECT = """
 import io, json, sys
 from pathlib import Path
 import django
 django.setup()
 from django.core.management import CommandError, call_command
 from django.db import connection
-from monitoring.models import Alert
-from predictions.models import Feedback, Prediction
-from training import serving
-from training.models import ModelVersion
 
 damaged, backup, conflict = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 
@@ -66,22 +62,10 @@ refused_conflict = restore(backup)
 untouched_after_conflict = untouched()
 conflict.unlink()
 restored = restore(backup)
-loaded = serving.get_active_model()
-state = {{
-    "predictions": sorted(
-        [str(p.pk), p.probability, p.label, p.model_version.version, p.cgpa, p.channel]
-        for p in Prediction.objects.select_related("model_version")
-    ),
-    "feedback": sorted([str(f.prediction_id), f.actual] for f in Feedback.objects.all()),
-    "versions": sorted(
-        list(row)
-        for row in ModelVersion.objects.values_list("version", "status", "artifact_sha256")
-    ),
-    "alerts": list(Alert.objects.values_list("kind", flat=True)),
-    "active": loaded.version,
-    "probability": float(loaded.predictor.predict_proba_one({json.dumps(FEATURES)})),
-}}
-print(json.dumps({{
+# The same inspection as the test process, from this module (no copy to drift apart).
+from mindpulse.tests.test_backup import current_state
+state = current_state()
+print(json.dumps({
     "refused_damaged": refused_damaged,
     "untouched_after_damaged": untouched_after_damaged,
     "refused_conflict": refused_conflict,
@@ -89,7 +73,7 @@ print(json.dumps({{
     "restored": restored,
     "state": state,
     "again": restore(backup),
-}}))
+}))
 """
 
 
