@@ -23,6 +23,7 @@ import time
 from functools import wraps
 
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 from django.template.response import TemplateResponse
 from rest_framework.throttling import BaseThrottle
 
@@ -124,9 +125,36 @@ def hit(scope: str, ident: str) -> float | None:
     return max((window + 1) * period - now, 1.0)
 
 
-def client_ident(request) -> str:
-    """The client's address: REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES proxies."""
+def client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES proxies.
+
+    Never store or log it: use `client_key` instead.
+    """
     return BaseThrottle().get_ident(request)
+
+
+def client_key_for(address: str, *, now: float | None = None) -> str:
+    """A pseudonymous key of a client address: a keyed hash whose key rotates.
+
+    HMAC-SHA256 keyed by SECRET_KEY and the current rotation period
+    (CLIENT_KEY_ROTATION_DAYS), so that the key of one address is stable within a period
+    (enough for rate limits and for counting one client's labels) but cannot be linked
+    across periods or reversed into the address without the secret.
+    """
+    days = getattr(settings, "CLIENT_KEY_ROTATION_DAYS", 30)
+    period = int((time.time() if now is None else now) // (days * 86400))
+    return salted_hmac(f"mindpulse.client_key.{period}", address, algorithm="sha256").hexdigest()[
+        :32
+    ]
+
+
+def client_key(request) -> str:
+    """The pseudonymous key of the request's client (see `client_key_for`)."""
+    return client_key_for(client_address(request))
+
+
+# Old name kept for callers: the throttle identifies a client by its pseudonymous key.
+client_ident = client_key
 
 
 class ScopedThrottle(BaseThrottle):
@@ -139,7 +167,7 @@ class ScopedThrottle(BaseThrottle):
         scope = getattr(view, "throttle_scope", None)
         if not scope:
             return True
-        self.wait_seconds = hit(scope, self.get_ident(request))
+        self.wait_seconds = hit(scope, client_key_for(self.get_ident(request)))
         return self.wait_seconds is None
 
     def wait(self) -> float | None:

@@ -323,6 +323,9 @@ THROTTLE_RATES = {
     "health": env_rate("THROTTLE_HEALTH", "120/min"),
     "forms": env_rate("THROTTLE_FORMS", "60/min"),
 }
+# Clients are known by a keyed hash of their address (mindpulse.throttling.client_key), never
+# by the address itself; the key of the hash rotates every this many days.
+CLIENT_KEY_ROTATION_DAYS = env_int("CLIENT_KEY_ROTATION_DAYS", 30, minimum=1)
 # Counters shared by every worker: Redis (the broker's, unless set); process memory without.
 THROTTLE_REDIS_URL = env_str("THROTTLE_REDIS_URL", "") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""

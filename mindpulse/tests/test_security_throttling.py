@@ -194,3 +194,14 @@ def test_it_refuses_a_malformed_rate(monkeypatch, value):
     monkeypatch.setenv("THROTTLE_X", value)
     with pytest.raises(ImproperlyConfigured, match="THROTTLE_X"):
         env_rate("THROTTLE_X", "1/min")
+
+
+def test_it_counts_clients_by_a_keyed_hash_never_by_their_address(settings):
+    key = throttling.client_key_for("10.1.2.3", now=0)
+    assert "10.1.2.3" not in key and len(key) == 32
+    assert throttling.client_key_for("10.1.2.3", now=1) == key  # stable within a period
+    assert throttling.client_key_for("10.1.2.4", now=0) != key
+    later = settings.CLIENT_KEY_ROTATION_DAYS * 86400
+    assert throttling.client_key_for("10.1.2.3", now=later) != key  # the key rotates
+    settings.SECRET_KEY = "another-secret-" * 5
+    assert throttling.client_key_for("10.1.2.3", now=0) != key  # and needs the secret
