@@ -64,7 +64,8 @@ def headline(report: MonitoringReport) -> str:
     return (
         f"{summary.get('rows', 0)} rows: {totals.get('missing', 0)} missing, "
         f"{totals.get('out_of_range', 0)} out of range, "
-        f"{totals.get('unseen_categories', 0)} unseen"
+        f"{totals.get('unseen_categories', 0)} unseen, "
+        f"{totals.get('implausible_day', 0)} days over 24 h"
     )
 
 

@@ -201,6 +201,8 @@ def _batch_body(outcome: batch.BatchOutcome) -> dict:
 
 class FeedbackView(PublicAPIView):
     throttle_scope = "feedback"
+    # 201 on /api/feedback; the original path answers 200, the only status its client accepts.
+    created_status = status.HTTP_201_CREATED
 
     @extend_schema(
         operation_id="feedback",
@@ -210,10 +212,16 @@ class FeedbackView(PublicAPIView):
         "active model for those features (channel api). One feedback per prediction: a second "
         "one gets 409. When the feedback not yet used by a retrain reaches RETRAIN_THRESHOLD, "
         "the retrain check is queued; `retrain_triggered` is true only if that message reached "
-        "the broker. Also served at POST /feedback.",
+        "the broker. Also served at POST /feedback (the original path), which answers 200 "
+        "instead of 201 and also takes the original client's flat shape (the nine features, "
+        '"actual" and optionally "prediction").',
         request=PolymorphicProxySerializer(
             component_name="FeedbackRequest",
-            serializers=[s.FeedbackByIdSerializer, s.FeedbackWithFeaturesSerializer],
+            serializers=[
+                s.FeedbackByIdSerializer,
+                s.FeedbackWithFeaturesSerializer,
+                s.FlatFeedbackSerializer,
+            ],
             resource_type_field_name=None,
         ),
         responses={
@@ -256,7 +264,7 @@ class FeedbackView(PublicAPIView):
             "total_feedbacks": outcome.total_feedbacks,
             "retrain_triggered": outcome.retrain_triggered,
         }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=self.created_status)
 
 
 class HealthView(PublicAPIView):
@@ -283,11 +291,24 @@ class HealthView(PublicAPIView):
         body = {
             "status": "ok" if healthy else "degraded",
             "model_loaded": loaded is not None,
+            "error": _health_error(database=database, broker=broker, model=loaded is not None),
             "model_version": loaded.version if loaded else None,
             "database": database,
             "broker": broker,
         }
         return Response(body, status=200 if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _health_error(*, database: bool, broker: bool, model: bool) -> str | None:
+    """The original API's "error" key: None when healthy, else what is wrong, in one line."""
+    problems = []
+    if not database:
+        problems.append("the database does not answer")
+    if not broker:
+        problems.append("the task queue (broker) does not answer")
+    if database and not model:
+        problems.append("no model is in service yet")
+    return "; ".join(problems).capitalize() + "." if problems else None
 
 
 def _database_ok() -> bool:

@@ -17,6 +17,7 @@ from training.selectors import FIELD_OF
 
 from . import bulk, messaging, ranges, selectors
 from .models import Feedback, Prediction
+from .validation import implausible_day_warning
 
 
 def feedback_claim(run) -> int:
@@ -47,6 +48,12 @@ def active_model():
     return loaded
 
 
+def _warnings(known: ranges.TrainingRanges, features: Mapping[str, Any]) -> list[dict]:
+    found = known.warnings(features)
+    long_day = implausible_day_warning(features)
+    return found if long_day is None else [*found, long_day]
+
+
 def _row(features: Mapping[str, Any], probability: float, loaded, **fields) -> Prediction:
     return Prediction(
         **{FIELD_OF[name]: features[name] for name in FEATURE_NAMES},
@@ -69,7 +76,7 @@ def prediction_create(
     started = time.perf_counter() if started is None else started
     loaded = active_model()
     probability = float(loaded.predictor.predict_proba_one(features))
-    warnings = ranges.ranges_for(loaded).warnings(features)
+    warnings = _warnings(ranges.ranges_for(loaded), features)
     latency_ms = (time.perf_counter() - started) * 1000
     prediction = _row(
         features, probability, loaded, channel=channel, warnings=warnings, latency_ms=latency_ms
@@ -99,7 +106,7 @@ def prediction_create_many(
             float(probability),
             loaded,
             channel=channel,
-            warnings=known.warnings(features),
+            warnings=_warnings(known, features),
             latency_ms=latency_ms,
         )
         for features, probability in zip(rows, probabilities, strict=True)

@@ -6,10 +6,10 @@ from . import api, views
 app_name = "predictions"
 
 
-def _compat(view_class, method):
+def _compat(view_class, method, **attributes):
     """The original API's path: the same view, left out of the schema (no duplicate operation)."""
     hidden = extend_schema_view(**{method: extend_schema(exclude=True)})
-    return hidden(type(f"Compat{view_class.__name__}", (view_class,), {})).as_view()
+    return hidden(type(f"Compat{view_class.__name__}", (view_class,), attributes)).as_view()
 
 
 urlpatterns = [
@@ -25,6 +25,6 @@ urlpatterns = [
     path("api/predictions/<uuid:pk>", api.PredictionDetailView.as_view(), name="api-prediction"),
     # The original Flask API's paths, so that its Streamlit client works unchanged.
     path("predict", _compat(api.PredictView, "post"), name="compat-predict"),
-    path("feedback", _compat(api.FeedbackView, "post"), name="compat-feedback"),
+    path("feedback", _compat(api.FeedbackView, "post", created_status=200), name="compat-feedback"),
     path("health", _compat(api.HealthView, "get"), name="compat-health"),
 ]

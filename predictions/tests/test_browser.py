@@ -94,3 +94,57 @@ def test_it_fills_the_form_reads_the_result_and_sends_feedback(
     page.click("form.language button[value=fr]")
     page.wait_for_load_state()
     assert "Merci" in page.inner_text("main")
+
+
+# The original client's feedback, sent from a page as it sends it: the nine features and
+# "actual" as JSON, success shown only on status 200 (its webapp/app.py rule).
+ORIGINAL_CLIENT_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"></head><body>
+<button id="send">Envoyer le feedback</button>
+<p id="message"></p>
+<script>
+const body = %s;
+document.getElementById("send").addEventListener("click", async () => {
+  const response = await fetch("/feedback", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  });
+  const message = document.getElementById("message");
+  if (response.status === 200) {
+    const result = await response.json();
+    message.className = "success";
+    message.textContent = "Merci ! Feedback enregistré (" + result.total_feedbacks + ").";
+  } else {
+    message.className = "error";
+    message.textContent = "Erreur: " + response.status;
+  }
+});
+</script>
+</body></html>"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_accepts_the_original_clients_feedback_and_shows_a_success(
+    live_server, active_model, chromium_page
+):
+    import json
+
+    from predictions.tests.test_original_client import PAIRS
+
+    (pair,) = [p for p in PAIRS if p["name"] == "feedback, a 44-hour day, actual 0"]
+    html = ORIGINAL_CLIENT_PAGE % json.dumps(pair["request"]["json"])
+    page = chromium_page
+    # Served by the test on the server's own origin, as the client's server-side call is.
+    page.route(
+        live_server.url + "/original-client",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+    page.goto(live_server.url + "/original-client")
+    with page.expect_response(live_server.url + "/feedback") as answer:
+        page.click("#send")
+    assert answer.value.status == 200
+    page.wait_for_selector("#message.success")
+    assert page.inner_text("#message") == "Merci ! Feedback enregistré (1)."
+    feedback = Feedback.objects.select_related("prediction").get()
+    assert feedback.actual is False
+    assert "implausible_day" in [w["code"] for w in feedback.prediction.warnings]
