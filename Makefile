@@ -11,19 +11,31 @@ export OMP_WAIT_POLICY ?= PASSIVE
 .PHONY: run test lint format bench clean
 
 $(VENV)/.runtime: requirements.txt
+	@echo "==> [1/4] Installing Python packages into $(VENV) (first run: a few minutes)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --progress-bar on -r requirements.txt
 	touch $@
+
+# Local settings for every `.venv/bin/python manage.py ...` of the README (manage.py reads
+# this file; set variables win). Written once; production sets its real environment instead.
+.env:
+	@printf '%s\n' '# Written by `make run` for this checkout: manage.py reads it (set variables win).' \
+		'# Production sets its variables in the real environment instead (see .env.example).' \
+		'DEBUG=true' > $@
+	@echo "==> Wrote .env (DEBUG=true) so that the README's manage.py commands run locally"
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
-	$(PY) manage.py serve
+run: $(VENV)/.runtime .env
+	@echo "==> [2/4] Creating or updating the database tables"
+	@$(PY) manage.py migrate --noinput
+	@echo "==> [3/4] Students and a first model, when there are none yet"
+	@$(PY) manage.py bootstrap
+	@echo "==> [4/4] Starting web, worker and beat"
+	@$(PY) manage.py serve
 
 test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
