@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
@@ -324,22 +325,34 @@ def predict_proba(pipeline: Pipeline, df: pd.DataFrame) -> np.ndarray:
     return np.asarray(pipeline.predict_proba(features_of(df))[:, 1], dtype=np.float64)
 
 
+def training_parallelism():
+    """joblib's threading backend for the fits: scikit-learn's forests split their trees
+    with `effective_n_jobs()`, which asks the default (loky, process-based) backend, and loky
+    refuses to run inside a daemon process such as a Celery prefork worker ("Loky-backed
+    parallel loops cannot be called in a multiprocessing, setting n_jobs=1"), so
+    TRAINING_N_JOBS was silently 1 there. The forests fit with threads anyway; XGBoost uses
+    its own OpenMP threads."""
+    return parallel_config(backend="threading")
+
+
 def fit_candidate(
     algorithm: str, split: DatasetSplit, *, seed: int = 42, use_pca: bool = False, n_jobs: int = 2
 ) -> CandidateResult:
     """Fit on train, pick the threshold on val, and evaluate on test at that threshold."""
     pipeline = build_pipeline(algorithm, seed=seed, use_pca=use_pca, n_jobs=n_jobs)
-    started = time.perf_counter()
-    pipeline.fit(split.X_train, split.y_train)
-    fit_seconds = time.perf_counter() - started
-    val_proba = predict_proba(pipeline, split.X_val)
+    with training_parallelism():
+        started = time.perf_counter()
+        pipeline.fit(split.X_train, split.y_train)
+        fit_seconds = time.perf_counter() - started
+        val_proba = predict_proba(pipeline, split.X_val)
+        test_proba = predict_proba(pipeline, split.X_test)
     threshold = choose_threshold(split.y_val, val_proba)
     return CandidateResult(
         algorithm=algorithm,
         pipeline=pipeline,
         threshold=threshold,
         val_metrics=evaluate(split.y_val, val_proba, threshold),
-        test_metrics=evaluate(split.y_test, predict_proba(pipeline, split.X_test), threshold),
+        test_metrics=evaluate(split.y_test, test_proba, threshold),
         fit_seconds=float(fit_seconds),
         params={"seed": seed, "use_pca": use_pca, **MODEL_PARAMS[algorithm]},
     )
