@@ -211,7 +211,38 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
             if result.returncode != 0 or "Traceback" in output or "Server Error" in output:
                 failures.append(f"README.md:{line}: {command}\n{output[-2000:]}")
     finally:
-        os.killpg(server.pid, signal.SIGINT)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
         server.wait(timeout=60)
     assert not failures, "\n\n".join(failures)
     assert any(c.startswith("curl") for c in ran) and any("manage.py" in c for c in ran)
+    output.thread.join(timeout=30)
+    assert server.returncode == 0, output.text
+    assert "Traceback" not in output.text
+    assert output.text.index("waiting for") < output.text.index("MindPulse is ready")
+    assert _port_closed(port)
+
+    # Ctrl-C in the first second, while the three processes are still starting.
+    early = subprocess.Popen(
+        [".venv/bin/python", "manage.py", "serve", f"--port={port}", "--web-workers=1"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    early_output = Output(early)
+    early_output.wait_for("waiting for", timeout=60)
+    os.killpg(early.pid, signal.SIGINT)
+    assert early.wait(timeout=60) == 0
+    early_output.thread.join(timeout=30)
+    assert "Traceback" not in early_output.text, early_output.text
+    assert "MindPulse is ready" not in early_output.text
+    assert _port_closed(port)
+
+
+def _port_closed(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0

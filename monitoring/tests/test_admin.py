@@ -223,6 +223,7 @@ def test_it_keeps_chart_numbers_unlocalised_in_french(staff_client, make_predict
     content = content.decode()
 
     assert '<html lang="fr"' in content
+    assert "Part de dérive" in content and "MindPulse · administration" in content
     svgs = "".join(re.findall(r'<svg class="mp-chart.*?</svg>', content, re.DOTALL))
     numbers = re.findall(r' (?:cx|cy|x|y|x1|x2|y1|y2|width|height)="([^"]*)"', svgs)
     assert len(numbers) > 50
