@@ -206,10 +206,10 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
                 continue
             written = command.replace(LOCAL, f"http://127.0.0.1:{port}")
             result = _run(written, clone, env)
-            output = result.stdout + result.stderr
+            printed = result.stdout + result.stderr
             ran.append(command)
-            if result.returncode != 0 or "Traceback" in output or "Server Error" in output:
-                failures.append(f"README.md:{line}: {command}\n{output[-2000:]}")
+            if result.returncode != 0 or "Traceback" in printed or "Server Error" in printed:
+                failures.append(f"README.md:{line}: {command}\n{printed[-2000:]}")
     finally:
         os.killpg(server.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
         server.wait(timeout=60)

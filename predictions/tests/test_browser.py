@@ -16,6 +16,16 @@ from predictions.models import Feedback, Prediction
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/mindpulse_result.png")
+
+
+def screenshot_path(name: str) -> Path:
+    """Under MINDPULSE_SCREENSHOTS_DIR when set (docs/screenshots/ for the README), else
+    /tmp: a test run does not rewrite the committed images unless asked to."""
+    folder = Path(os.environ.get("MINDPULSE_SCREENSHOTS_DIR") or "/tmp/mindpulse-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -148,3 +158,49 @@ def test_it_accepts_the_original_clients_feedback_and_shows_a_success(
     feedback = Feedback.objects.select_related("prediction").get()
     assert feedback.actual is False
     assert "implausible_day" in [w["code"] for w in feedback.prediction.warnings]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_shows_the_pages_for_the_readme_screenshots(
+    live_server, active_model, chromium_page, django_user_model
+):
+    from predictions import services
+    from training import datagen, serving
+    from training.features import FEATURE_NAMES
+
+    page = chromium_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + "/")
+    assert page.locator("legend").count() == 3
+    page.screenshot(path=str(screenshot_path("form.png")), full_page=True)
+
+    # The most and the least worrying of a few generated students, by the model in service.
+    rows = datagen.generate_students(300, seed=5).dropna(subset=list(FEATURE_NAMES))
+    rows = rows[list(FEATURE_NAMES)].to_dict("records")
+    loaded = serving.get_active_model()
+    rows.sort(key=lambda row: loaded.predictor.predict_proba_one(row))
+    for row, name, at_risk in (
+        (rows[-1], "result-high.png", True),
+        (rows[0], "result-low.png", False),
+    ):
+        prediction = services.prediction_create(row, channel=Prediction.Channel.FORM)
+        assert prediction.label is at_risk
+        page.goto(f"{live_server.url}/predictions/{prediction.pk}/")
+        assert (
+            page.inner_text("[data-testid=risk-percent]")
+            == f"{round(prediction.probability * 100)}%"
+        )
+        page.screenshot(path=str(screenshot_path(name)), full_page=True)
+
+    django_user_model.objects.create_superuser("boss", "boss@example.org", "a long pass phrase")
+    page.goto(live_server.url + "/admin/login/?next=/admin/predictions/prediction/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "a long pass phrase")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/predictions/prediction/")
+    assert "pas à risque" not in page.inner_text("#result_list")
+    assert "not at risk" in page.inner_text("#result_list")
+    # The list fits a 1280 px screen: nothing to scroll sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.screenshot(path=str(screenshot_path("admin-predictions.png")), full_page=True)
