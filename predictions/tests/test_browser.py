@@ -201,6 +201,9 @@ def test_it_shows_the_pages_for_the_readme_screenshots(
     page.wait_for_url("**/admin/predictions/prediction/")
     assert "pas à risque" not in page.inner_text("#result_list")
     assert "not at risk" in page.inner_text("#result_list")
-    # The list fits a 1280 px screen: nothing to scroll sideways.
+    # The list fits a 1280 px screen: nothing to scroll sideways, page or table.
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    table = page.locator("#result_list")
+    assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
+    assert table.bounding_box()["x"] + table.bounding_box()["width"] <= 1280
     page.screenshot(path=str(screenshot_path("admin-predictions.png")), full_page=True)
