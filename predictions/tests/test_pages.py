@@ -6,6 +6,7 @@ import re
 from unittest import mock
 
 import pytest
+from django.utils import translation
 
 from mindpulse.celery import app
 from predictions import explanations
@@ -230,10 +231,13 @@ def test_it_praises_a_factor_that_lowered_the_estimate_only_when_its_value_is_he
             {"feature": "Stress_Level", "contribution": 0.3, "direction": "raises"},
         ]
     )
-    with mock.patch.object(explanations, "explain", return_value=lowered):
+    with (
+        mock.patch.object(explanations, "explain", return_value=lowered),
+        translation.override("en"),
+    ):
         factors = explanations.factors_for(stored)
+        texts = " ".join(str(entry["text"]) for entry in factors.advice)
 
     assert [f.feature for f in factors.lowering] == ["Social_Media_Hours"]
-    texts = " ".join(str(entry["text"]) for entry in factors.advice)
     assert ("moderate" in texts) is praised
     assert "Stress weighs on this estimate" in texts
