@@ -117,10 +117,13 @@ def test_it_finds_the_readmes_commands_including_multi_line_ones():
 
 def _fresh_copy(root: Path) -> Path:
     clone = root / "clone"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=BASE_DIR, capture_output=True, check=True
-    ).stdout
-    for name in filter(None, listed.decode().split("\0")):
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=BASE_DIR, capture_output=True)
+    if listed.returncode != 0:  # not a git checkout (an unpacked archive): copy what is there
+        skip = shutil.ignore_patterns(".venv", "var", ".env", ".git", "__pycache__", ".*cache")
+        shutil.copytree(BASE_DIR, clone, ignore=skip)
+        (clone / ".venv").symlink_to(BASE_DIR / ".venv")
+        return clone
+    for name in filter(None, listed.stdout.decode().split("\0")):
         source = BASE_DIR / name
         if source.is_file():
             target = clone / name
