@@ -22,6 +22,7 @@ def _isolated_files(settings, tmp_path):
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
     settings.REPORTS_DIR = tmp_path / "reports"
     settings.ARCHIVE_DIR = tmp_path / "archive"
+    settings.EXPORTS_DIR = tmp_path / "exports"
     settings.ACTIVE_MODEL_CHECK_SECONDS = 0
     from training import serving
 
