@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
 from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from mindpulse.backup import MAGIC, MANIFEST, read_manifest
