@@ -35,8 +35,8 @@ DISTINCTIVE = {
     "Stress_Level": 6,
 }
 SECRETS = ("1415926", "2831853", "7182818", "4142135")
-# An IPv4 address that is not a server's (host:port, or inside a URL).
-IPV4 = re.compile(r"(?<![\w.:/@-])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|:\d)")
+# An IPv4 address that is not a server's (host:port, inside a URL, or libpq's `server at "IP"`).
+IPV4 = re.compile(r"(?<![\w.:/@-])(?<!at \")(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|:\d)")
 # A feature's name followed by a value, as a dict, JSON or key=value would print it.
 FEATURE_VALUE = re.compile(
     r"(?i)\b(?:age|gender|department|cgpa|sleep_duration|study_hours|social_media_hours|"
