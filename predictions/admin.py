@@ -4,6 +4,9 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from mindpulse.admin import ReadOnlyAdmin
+from privacy.access import access_record, can_see_answers
+from training.features import FEATURE_NAMES
+from training.selectors import FIELD_OF
 
 from .models import Feedback, Prediction
 
@@ -44,6 +47,23 @@ class PredictionAdmin(ReadOnlyAdmin):
     @admin.display(description=_("Latency"), ordering="latency_ms")
     def latency(self, obj):
         return "—" if obj.latency_ms is None else f"{obj.latency_ms:.1f} ms"
+    def get_exclude(self, request, obj=None):
+        # The answers (and the warnings, which quote them) need view_prediction_answers.
+        if can_see_answers(request.user):
+            return super().get_exclude(request, obj)
+        return [*(FIELD_OF[name] for name in FEATURE_NAMES), "warnings"]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            access_record(
+                via="admin",
+                user=request.user,
+                prediction_id=object_id,
+                answers_shown=can_see_answers(request.user),
+                reason=request.GET.get("reason", ""),
+            )
+        return response
 
 
 @admin.register(Feedback)

@@ -23,9 +23,10 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from privacy.access import access_record, can_see_answers
 from training import serving
 
-from . import batch, messaging, selectors, services
+from . import batch, erasure, messaging, selectors, services
 from . import serializers as s
 from .models import Prediction
 from .parsers import CSVParser, StrictJSONParser, check_body_size
@@ -99,7 +100,10 @@ class PredictView(PublicAPIView):
         description='The nine features flat, or wrapped as {"features": {...}} (the original '
         "API's shape). The response's `prediction` key is kept from the original API. Values "
         "inside the plausible range but outside the training range are accepted and listed in "
-        "`warnings`. Also served at POST /predict.",
+        '`warnings`. `"store": false` (next to the features) keeps the answers out of the '
+        "database (NO_CONSENT_STORAGE: a minimal row with the estimate only, or nothing) and "
+        "answers `prediction_id: null`; without `store` (the original client) the answers are "
+        "stored as before. Also served at POST /predict.",
         request=PolymorphicProxySerializer(
             component_name="PredictRequest",
             serializers=[s.FeaturesSerializer, s.WrappedFeaturesSerializer],
@@ -110,16 +114,23 @@ class PredictView(PublicAPIView):
     )
     def post(self, request):
         started = time.perf_counter()
-        serializer = s.PredictInputSerializer(data=request.data)
-        if not serializer.is_valid():
-            return invalid(serializer.errors)
+        data, store, errors = s.split_store(request.data)
+        serializer = s.PredictInputSerializer(data=data)
+        if errors or not serializer.is_valid():
+            return invalid({**errors, **(serializer.errors if not errors else {})})
         try:
             prediction = services.prediction_create(
-                serializer.validated_data, channel=Prediction.Channel.API, started=started
+                serializer.validated_data,
+                channel=Prediction.Channel.API,
+                started=started,
+                consent=store,
             )
         except services.ModelUnavailable:
             return unavailable()
-        return Response(prediction_body(prediction, _version_number(prediction)))
+        body = prediction_body(prediction, _version_number(prediction))
+        if store is False:
+            body["prediction_id"] = None  # nothing to come back to: no feedback, no deletion
+        return Response(body)
 
 
 def _version_number(prediction: Prediction) -> int:
@@ -344,7 +355,50 @@ class PredictionDetailView(APIView):
             prediction = selectors.prediction_with_feedback(pk)
         except Prediction.DoesNotExist:
             raise NotFound("No prediction has this id.") from None
-        return Response(_record(prediction))
+        body = _record(prediction)
+        answers = can_see_answers(request.user)
+        if not answers:  # the warnings quote the answers too
+            body["features"], body["warnings"] = None, None
+        access_record(
+            via="api",
+            user=request.user,
+            prediction_id=prediction.pk,
+            answers_shown=answers,
+            reason=request.query_params.get("reason", ""),
+        )
+        return Response(body)
+
+    # DELETE is the student's withdrawal: whoever holds the id may delete (the id is the
+    # capability, like the result page's link), rate-limited per client (THROTTLE_ERASE).
+    def get_permissions(self):
+        if self.request.method == "DELETE":
+            return [permissions.AllowAny()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        self.throttle_scope = "erase" if self.request.method == "DELETE" else None
+        return super().get_throttles()
+
+    @extend_schema(
+        operation_id="prediction_delete",
+        summary="Delete a prediction and its feedback (whoever holds its id)",
+        description="The student's withdrawal: the prediction and its feedback are deleted and "
+        "an erasure (id and time only) is recorded, so that the next retention run purges it "
+        "from the retrain archives and exports. No later training run uses it.",
+        responses={
+            204: None,
+            404: OpenApiResponse(
+                s.PredictionsErrorSerializer, description="Unknown (or already deleted) id."
+            ),
+            429: _ERRORS[429],
+        },
+    )
+    def delete(self, request, pk):
+        try:
+            erasure.prediction_erase(pk)
+        except Prediction.DoesNotExist:
+            raise NotFound("No prediction has this id.") from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _record(prediction: Prediction) -> dict:

@@ -23,7 +23,7 @@ def production_frame(
     Columns: the nine features, `probability`, `prediction` (0/1), `model_version`,
     `created_at`, `actual` (0/1, or NaN without feedback).
     """
-    queryset = Prediction.objects.all()
+    queryset = Prediction.objects.filter(age__isnull=False)  # minimal rows hold no answers
     if since is not None:
         queryset = queryset.filter(created_at__gte=since)
     if until is not None:
@@ -49,11 +49,19 @@ def production_frame(
 
 
 def claimed_frame(run_id: int) -> pd.DataFrame:
-    """The rows a retrain run claimed: the nine features and `Depression` from the feedback."""
-    rows = Feedback.objects.filter(consumed_by_id=run_id).order_by("pk")
-    values = list(rows.values_list(*[f"prediction__{c}" for c in _COLUMNS], "actual"))
-    frame = pd.DataFrame.from_records(values, columns=[*FEATURE_NAMES, "Depression"])
+    """The rows a retrain run claimed: the nine features and `Depression` from the feedback,
+    then `prediction_id` (text), by which an erasure is purged from the run's archive."""
+    rows = Feedback.objects.filter(consumed_by_id=run_id, prediction__age__isnull=False)
+    values = list(
+        rows.order_by("pk").values_list(
+            *[f"prediction__{c}" for c in _COLUMNS], "actual", "prediction_id"
+        )
+    )
+    frame = pd.DataFrame.from_records(
+        values, columns=[*FEATURE_NAMES, "Depression", "prediction_id"]
+    )
     frame["Depression"] = frame["Depression"].astype(bool)
+    frame["prediction_id"] = frame["prediction_id"].astype(str)
     return frame
 
 
@@ -82,3 +90,10 @@ def features_of(prediction: Prediction) -> dict:
 def prediction_with_feedback(prediction_id) -> Prediction:
     """One prediction with its model version and feedback (raises Prediction.DoesNotExist)."""
     return Prediction.objects.select_related("model_version", "feedback").get(pk=prediction_id)
+
+
+def prediction_with_answers(prediction_id) -> Prediction:
+    """prediction_with_feedback() of a row that still holds its answers (not a minimal row)."""
+    return Prediction.objects.select_related("model_version", "feedback").get(
+        pk=prediction_id, age__isnull=False
+    )

@@ -50,6 +50,21 @@ class WrappedFeaturesSerializer(serializers.Serializer):
     features = FeaturesSerializer()
 
 
+def split_store(data):
+    """(data without "store", the store choice or None, errors): the API's consent.
+
+    `"store": true` or `false` next to the features (flat or wrapped); absent means the
+    original behaviour (stored, consent not asked).
+    """
+    if not isinstance(data, Mapping) or "store" not in data:
+        return data, None, {}
+    rest = {key: value for key, value in data.items() if key != "store"}
+    store = data["store"]
+    if not isinstance(store, bool):
+        return rest, None, {"store": ["Must be true or false."]}
+    return rest, store, {}
+
+
 class PredictInputSerializer(serializers.Serializer):
     """The nine features, flat or wrapped in "features"."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,12 +67,19 @@ def _row(features: Mapping[str, Any], probability: float, loaded, **fields) -> P
 
 
 def prediction_create(
-    features: Mapping[str, Any], *, channel: str, started: float | None = None
+    features: Mapping[str, Any],
+    *,
+    channel: str,
+    started: float | None = None,
+    consent: bool | None = None,
 ) -> Prediction:
     """Answer one validated row with the active model and store it: one model call, one INSERT.
 
     `started` (time.perf_counter() when the request arrived) makes latency_ms cover the
-    validation too; the INSERT itself is not part of it.
+    validation too; the INSERT itself is not part of it. `consent` True or None (not asked:
+    the API's default and the original client) stores the answers; False stores what
+    NO_CONSENT_STORAGE says: a minimal row (the estimate, no answer) or nothing. The returned
+    prediction always holds the answers, for the page that shows the estimate.
     """
     started = time.perf_counter() if started is None else started
     loaded = active_model()
@@ -81,8 +89,24 @@ def prediction_create(
     prediction = _row(
         features, probability, loaded, channel=channel, warnings=warnings, latency_ms=latency_ms
     )
-    bulk.insert_prediction(prediction)
+    if consent is None:
+        bulk.insert_prediction(prediction)
+        return prediction
+    prediction.consent, prediction.consent_version = consent, settings.CONSENT_VERSION
+    if consent:
+        bulk.insert_prediction(prediction)
+    elif settings.NO_CONSENT_STORAGE == "minimal":
+        bulk.insert_prediction(_minimal_copy(prediction))
     return prediction
+
+
+def _minimal_copy(prediction: Prediction) -> Prediction:
+    minimal = copy.copy(prediction)
+    minimal._state = copy.copy(prediction._state)
+    for name in FEATURE_NAMES:
+        setattr(minimal, FIELD_OF[name], None)
+    minimal.warnings = []  # they name answers
+    return minimal
 
 
 def prediction_create_many(
@@ -137,7 +161,9 @@ def feedback_create(*, prediction_id, actual: bool) -> FeedbackOutcome:
     the INSERT itself decides (unique constraint), so two concurrent requests cannot both win.
     """
     with transaction.atomic():
-        prediction = Prediction.objects.get(pk=prediction_id)
+        # A minimal row has no feedback link: its id is unknown to everyone, and no outcome
+        # can be tied to answers that were not kept.
+        prediction = Prediction.objects.get(pk=prediction_id, age__isnull=False)
         return _feedback_insert(prediction, actual)
 
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("predictions/<uuid:pk>/", views.result, name="result"),
     path("predictions/<uuid:pk>/feedback/", views.feedback, name="feedback"),
     path("predictions/<uuid:pk>/thanks/", views.thanks, name="thanks"),
+    path("predictions/<uuid:pk>/delete/", views.erase, name="erase"),
     path("api/predict", api.PredictView.as_view(), name="api-predict"),
     path("api/predict/batch", api.BatchPredictView.as_view(), name="api-predict-batch"),
     path("api/feedback", api.FeedbackView.as_view(), name="api-feedback"),

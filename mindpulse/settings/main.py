@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "training",
     "predictions",
     "monitoring",
+    "privacy",
     "mindpulse",
 ]
 
@@ -322,6 +323,7 @@ THROTTLE_RATES = {
     "feedback": env_rate("THROTTLE_FEEDBACK", "600/min"),
     "health": env_rate("THROTTLE_HEALTH", "120/min"),
     "forms": env_rate("THROTTLE_FORMS", "60/min"),
+    "erase": env_rate("THROTTLE_ERASE", "30/min"),
 }
 # Clients are known by a keyed hash of their address (mindpulse.throttling.client_key), never
 # by the address itself; the key of the hash rotates every this many days.
@@ -351,6 +353,33 @@ ALERT_CHECK_SCHEDULE = env_cron("ALERT_CHECK_SCHEDULE", "30 * * * *")
 # --- GET /metrics (Prometheus): a bearer token, or client addresses; neither means 403.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
+
+# --- Privacy (privacy app, docs/privacy.md): consent, retention, erasure, encrypted backups.
+# Who is responsible for the data and how to reach them: shown on the /privacy/ page.
+PRIVACY_CONTROLLER = env_str("PRIVACY_CONTROLLER", "The university running MindPulse")
+PRIVACY_CONTACT = env_str("PRIVACY_CONTACT", "dpo@example.org")
+# Version of the consent wording on the form; stored with every row that answered it.
+# Change it whenever the wording on the form or the privacy page changes.
+CONSENT_VERSION = env_str("CONSENT_VERSION", "2026-12")
+# Without consent: "minimal" keeps a row with the estimate only (no answers, no feedback
+# link) so that the daily counts stay right; "none" keeps nothing at all.
+NO_CONSENT_STORAGE = env_choice("NO_CONSENT_STORAGE", "minimal", ("minimal", "none"))
+# Days the answers of a prediction without feedback are kept (then removed, the count stays).
+RETENTION_DAYS_RAW = env_int("RETENTION_DAYS_RAW", 365, minimum=1)
+# Days a labelled prediction (answers + outcome) is kept: it trains the next models.
+RETENTION_DAYS_LABELLED = env_int("RETENTION_DAYS_LABELLED", 730, minimum=1)
+# Days the retrain archives (ARCHIVE_DIR) and the exports (EXPORTS_DIR) are kept.
+RETENTION_DAYS_ARCHIVES = env_int("RETENTION_DAYS_ARCHIVES", 90, minimum=1)
+RETENTION_SCHEDULE = env_cron("RETENTION_SCHEDULE", "15 3 * * *")
+# Where `manage.py export_data` writes by default (the retention task purges it).
+EXPORTS_DIR = Path(env_str("EXPORTS_DIR", str(VAR_DIR / "exports")))
+# Fernet key of the backups: `manage.py backup` and `restore` refuse to run without it (the
+# README's "Privacy" section shows how to generate one).
+BACKUP_ENCRYPTION_KEY = env_str("BACKUP_ENCRYPTION_KEY", "") or ""
+# Error reports (ADMINS mail, debug pages) never show the client address or a request body.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "privacy.reporting.ScrubbingExceptionReporterFilter"
+# django-axes records and logs the client's pseudonymous key, not its address.
+AXES_CLIENT_IP_CALLABLE = "privacy.reporting.axes_client_key"
 
 # --- Logs: one line per request, task and model decision (mindpulse.logs).
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))

@@ -1,9 +1,13 @@
 """Settings of the test suite: the main settings with a throw-away secret key."""
 
+import base64
 import os
 import secrets
 
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
+# A throw-away Fernet key (32 random bytes, url-safe base64) for the backup tests; set in the
+# environment, so that the restore a test runs in another process shares it.
+os.environ.setdefault("BACKUP_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 from .main import *  # noqa: E402,F403
 

@@ -82,6 +82,8 @@ def test_it_fills_the_form_reads_the_result_and_sends_feedback(
     assert page.input_value("#id_Stress_Level") == "9"
 
     page.fill("#id_Age", "20")
+    assert not page.is_checked("#id_consent")  # unticked by default (privacy/tests)
+    page.check("#id_consent")
     page.click("button[type=submit].primary")
     page.wait_for_url(re.compile(r"/predictions/[0-9a-f-]{36}/$"))
     prediction = Prediction.objects.get()

@@ -31,7 +31,9 @@ def _field_block(html: str, name: str) -> str:
 
 
 def _post_form(client, features, **changes):
-    return client.post("/", {**features, **changes})
+    """The form as a student who ticked the consent box posts it (privacy/tests cover the
+    unticked box)."""
+    return client.post("/", {**features, "consent": "on", **changes})
 
 
 def test_it_shows_the_form_grouped_with_units_and_sensible_inputs(client, active_model):
