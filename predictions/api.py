@@ -17,12 +17,13 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import permissions, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mindpulse.auth import TokenAuthentication
 from training import serving
 
 from . import batch, messaging, selectors, services
@@ -64,7 +65,9 @@ def invalid(errors) -> Response:
 
 
 def unavailable() -> Response:
-    return Response({"detail": NO_MODEL}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    refused = serving.refusal()
+    detail = f"{refused} The service is not ready. Try again later." if refused else NO_MODEL
+    return Response({"detail": detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 def prediction_body(prediction: Prediction, version: int) -> dict:
@@ -300,11 +303,21 @@ def _database_ok() -> bool:
         return False
 
 
-class PredictionDetailView(APIView):
-    """Staff only: Basic auth first, so an anonymous caller gets 401 with a challenge."""
+class CanViewPredictions(permissions.BasePermission):
+    """Staff with the model permission predictions.view_prediction, as the admin asks."""
 
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
-    permission_classes = [permissions.IsAdminUser]
+    message = "You do not have permission to view predictions (predictions.view_prediction)."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_staff and user.has_perm("predictions.view_prediction"))
+
+
+class PredictionDetailView(APIView):
+    """Staff only: a token first, so an anonymous caller gets 401 with a Token challenge."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [CanViewPredictions]
 
     @extend_schema(
         operation_id="prediction_detail",
@@ -312,7 +325,10 @@ class PredictionDetailView(APIView):
         responses={
             200: s.PredictionRecordSerializer,
             401: OpenApiResponse(s.PredictionsErrorSerializer, description="Not authenticated."),
-            403: OpenApiResponse(s.PredictionsErrorSerializer, description="Not staff."),
+            403: OpenApiResponse(
+                s.PredictionsErrorSerializer,
+                description="Not staff, or without the predictions.view_prediction permission.",
+            ),
             404: OpenApiResponse(
                 s.PredictionsErrorSerializer, description="Unknown prediction id."
             ),

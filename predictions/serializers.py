@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from training.features import FEATURES
 
-from .validation import NON_FIELD, validate_features
+from .validation import NON_FIELD, unknown_field_errors, validate_features
 
 
 def _feature_field(feature):
@@ -56,7 +56,7 @@ class PredictInputSerializer(serializers.Serializer):
         if isinstance(data, Mapping) and "features" in data:
             extra = [key for key in data if key != "features"]
             if extra:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in extra})
+                raise serializers.ValidationError(unknown_field_errors(extra, "Unknown field."))
             data = data["features"]
             if not isinstance(data, Mapping):
                 raise serializers.ValidationError({"features": ["Expected an object."]})
@@ -113,7 +113,9 @@ class FeedbackInputSerializer(serializers.Serializer):
         if not labels.is_valid():
             errors.update(labels.errors)
         allowed = set(labels.fields) | ({"features"} if with_features else set())
-        errors.update({key: ["Unknown field."] for key in data if key not in allowed})
+        errors.update(
+            unknown_field_errors([key for key in data if key not in allowed], "Unknown field.")
+        )
         if errors:
             raise serializers.ValidationError(errors)
         clean = dict(labels.validated_data)

@@ -36,6 +36,11 @@ IGNORED_FIELDS = frozenset({ID_COLUMN, TARGET})
 # The key of errors that belong to no single field (DRF's default name for them).
 NON_FIELD = "non_field_errors"
 
+# Unknown keys reported one by one at most (the rest are summed up in one message), each shown
+# at most this long: an error body stays small whatever the request held.
+MAX_UNKNOWN_REPORTED = 10
+MAX_KEY_SHOWN = 64
+
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _MISSING = object()
 _LOWER_NAMES = {name.lower(): name for name in BY_NAME}
@@ -61,22 +66,38 @@ def validate_features(
         except _Invalid as exc:
             errors[feature.name] = [exc.message]
     if not ignore_unknown:
-        for key in data:
-            if key not in BY_NAME and key not in IGNORED_FIELDS:
-                errors[str(key)] = [_unknown_message(str(key))]
+        unknown = [key for key in data if key not in BY_NAME and key not in IGNORED_FIELDS]
+        errors.update(unknown_field_errors(unknown))
     if all(name in clean for name in DAY_HOURS_FEATURES):
         total = sum(clean[name] for name in DAY_HOURS_FEATURES)
         if total > MAX_DAY_HOURS:
-            errors[NON_FIELD] = [
+            errors.setdefault(NON_FIELD, []).insert(
+                0,
                 _(
                     "Sleep, study and social media add up to %(total)s hours, "
                     "but a day has only %(max)s."
                 )
-                % {"total": _number_text(total), "max": _number_text(MAX_DAY_HOURS)}
-            ]
+                % {"total": _number_text(total), "max": _number_text(MAX_DAY_HOURS)},
+            )
     if errors:
         return {}, errors
     return clean, {}
+
+
+def unknown_field_errors(keys, message=None) -> dict[str, list[str]]:
+    """ "Unknown field." per key, for the first MAX_UNKNOWN_REPORTED keys only (shortened);
+    one more entry says how many others there were."""
+    keys = list(keys)
+    errors = {
+        str(key)[:MAX_KEY_SHOWN]: [message or _unknown_message(str(key))]
+        for key in keys[:MAX_UNKNOWN_REPORTED]
+    }
+    if len(keys) > MAX_UNKNOWN_REPORTED:
+        errors.setdefault(NON_FIELD, []).append(
+            _("%(count)s more unknown fields are not listed.")
+            % {"count": len(keys) - MAX_UNKNOWN_REPORTED}
+        )
+    return errors
 
 
 def _unknown_message(key: str) -> str:

@@ -10,23 +10,17 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from predictions.parsers import StrictJSONParser
 
 from . import retrain, selectors
 from .models import RetrainRun
 
 
-class JSONOnlyParser(JSONParser):
-    """JSON bodies only; a document nested too deeply for Python's parser is a 400, not a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - the document is nested too deeply.") from None
+class JSONOnlyParser(StrictJSONParser):
+    """JSON bodies only, parsed as strictly as the public API's (predictions.parsers)."""
 
 
 class DetailSerializer(serializers.Serializer):
