@@ -24,11 +24,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mindpulse.auth import TokenAuthentication
+from mindpulse.throttling import client_key
 from training import serving
 
 from . import batch, messaging, selectors, services
 from . import serializers as s
-from .models import Prediction
+from .models import Feedback, Prediction
 from .parsers import CSVParser, StrictJSONParser, check_body_size
 
 INVALID = "Invalid input."
@@ -239,11 +240,14 @@ class FeedbackView(PublicAPIView):
         try:
             if "features" in data:
                 outcome = services.feedback_create_with_features(
-                    data["features"], actual=bool(data["actual"])
+                    data["features"], actual=bool(data["actual"]), client_key=client_key(request)
                 )
             else:
                 outcome = services.feedback_create(
-                    prediction_id=data["prediction_id"], actual=bool(data["actual"])
+                    prediction_id=data["prediction_id"],
+                    actual=bool(data["actual"]),
+                    source=Feedback.Source.STUDENT_LINK,
+                    client_key=client_key(request),
                 )
         except Prediction.DoesNotExist:
             raise NotFound("No prediction has this id.") from None

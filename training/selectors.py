@@ -33,14 +33,15 @@ def reference_dataframe() -> pd.DataFrame:
 
 
 def unconsumed_accuracy() -> tuple[int, int]:
-    """(labelled rows no retrain has consumed yet, how many of them the served label got right).
+    """(trusted labelled rows no retrain has consumed yet, how many the served label got right).
 
     Counted in one query with the ORM rather than through predictions.selectors, which has no
     reader of the served label restricted to unconsumed rows.
     """
-    from predictions.models import Feedback
+    from predictions.selectors import trusted_labels
 
-    counts = Feedback.objects.filter(consumed_by__isnull=True).aggregate(
+    # Trusted labels only: anyone's labels must not fire a retrain through poor "accuracy".
+    counts = trusted_labels().aggregate(
         n=Count("pk"), right=Count("pk", filter=Q(actual=F("prediction__label")))
     )
     return counts["n"], counts["right"]

@@ -276,6 +276,24 @@ ACCURACY_THRESHOLD = env_float("ACCURACY_THRESHOLD", 0.85, minimum=0, maximum=1)
 F1_THRESHOLD = env_float("F1_THRESHOLD", 0.0, minimum=0, maximum=1)
 PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0, minimum=0, maximum=1)
 MIN_LABELLED_ROWS = env_int("MIN_LABELLED_ROWS", 30, minimum=1)
+# --- Label provenance (predictions.selectors.usable_labels, docs/security.md): the feedback
+# sources a retrain learns from. student_link counts only when the feedback came at least
+# MIN_LABEL_AGE after its prediction (a student reporting an outcome, not a script posting a
+# prediction and its label at once); original_api (features and label from anyone) is left out.
+LABEL_SOURCES = ("student_link", "original_api", "staff", "import")
+RETRAIN_LABEL_SOURCES = env_list("RETRAIN_LABEL_SOURCES", ["staff", "import", "student_link"])
+if not set(RETRAIN_LABEL_SOURCES) <= set(LABEL_SOURCES):
+    raise ImproperlyConfigured(
+        f"RETRAIN_LABEL_SOURCES={','.join(RETRAIN_LABEL_SOURCES)!r} may only name: "
+        f"{', '.join(LABEL_SOURCES)}."
+    )
+MIN_LABEL_AGE = timedelta(hours=env_float("MIN_LABEL_AGE_HOURS", 24, minimum=0))
+# Largest share of a retrain's rows (reference + labels) one client key may supply; more is
+# left out of the retrain and raises an alert.
+RETRAIN_MAX_CLIENT_SHARE = env_float("RETRAIN_MAX_CLIENT_SHARE", 0.02, minimum=0, maximum=1)
+# Alert when the positive share of the pending labels is this far from the mean predicted
+# probability of the same predictions (labels that disagree with a calibrated model).
+LABEL_CALIBRATION_GAP = env_float("LABEL_CALIBRATION_GAP", 0.25, minimum=0, maximum=1)
 MAX_REPORTS = env_int("MAX_REPORTS", 10, minimum=1)
 REPORTS_WINDOW_HOURS = env_int("REPORTS_WINDOW_HOURS", 24, minimum=1)
 REPORTS_SCHEDULE = env_cron("REPORTS_SCHEDULE", "0 */6 * * *")
