@@ -127,6 +127,8 @@ class UsableLabels:
     per_key: dict[str, int]
     reference_rows: int
     share: float
+    # Per key: how many of its labels agree with the served label.
+    right_per_key: dict[str, int] = field(default_factory=dict)
     caps: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -139,6 +141,15 @@ class UsableLabels:
     @property
     def count(self) -> int:
         return sum(min(n, self.caps.get(key, n)) for key, n in self.per_key.items())
+
+    def served_accuracy(self) -> tuple[int, float]:
+        """(usable rows, how many the served label got right): a capped key counts in
+        proportion to the part of its labels that is used."""
+        right = 0.0
+        for key, n in self.per_key.items():
+            used = min(n, self.caps.get(key, n))
+            right += self.right_per_key.get(key, 0) * used / n if n else 0
+        return self.count, right
 
     @property
     def left_out(self) -> int:
@@ -163,10 +174,15 @@ def usable_labels(*, reference_rows: int) -> UsableLabels:
     """The one reader of "labels usable for retraining": the retrain trigger counts it, the
     retrain claims it."""
     queryset = trusted_labels()
-    counts = queryset.order_by().values("client_key").annotate(n=Count("pk"))
+    counts = list(
+        queryset.order_by()
+        .values("client_key")
+        .annotate(n=Count("pk"), right=Count("pk", filter=Q(actual=F("prediction__label"))))
+    )
     return UsableLabels(
         queryset=queryset,
         per_key={row["client_key"]: row["n"] for row in counts},
+        right_per_key={row["client_key"]: row["right"] for row in counts},
         reference_rows=reference_rows,
         share=settings.RETRAIN_MAX_CLIENT_SHARE,
     )
