@@ -123,6 +123,11 @@ def test_it_keeps_the_model_when_one_client_posts_5000_flipped_labels(
     assert run.rows_production <= share * (run.rows_reference + run.rows_production) + 1
     assert not Feedback.objects.filter(consumed_by=run, source="original_api").exists()
     after = _clean_auc()
+    # Shown with `pytest -s` (the figures of docs/security.md).
+    print(
+        f"\npoisoning: {run.decision}, rows_production={run.rows_production}, "
+        f"clean ROC AUC before {before:.4f} after {after:.4f}"
+    )
     if run.decision == RetrainRun.Decision.PROMOTED:
         assert after >= before - 0.01, (before, after)
     else:
