@@ -31,8 +31,8 @@ class PredictionAdmin(ReadOnlyAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(ReadOnlyAdmin):
-    list_display = ("prediction_id", "actual", "created_at", "consumed_by")
-    list_filter = ("actual", ("consumed_by", admin.EmptyFieldListFilter))
+    list_display = ("prediction_id", "actual", "source", "client_key", "created_at", "consumed_by")
+    list_filter = ("actual", "source", ("consumed_by", admin.EmptyFieldListFilter))
     list_select_related = ("consumed_by",)
     date_hierarchy = "created_at"
     show_full_result_count = False
