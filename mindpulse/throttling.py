@@ -17,6 +17,7 @@ THROTTLE_REDIS_URL, REST_FRAMEWORK["NUM_PROXIES"] (how the client address is fou
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -131,6 +132,16 @@ def client_address(request) -> str:
     Never store or log it: use `client_key` instead.
     """
     return BaseThrottle().get_ident(request)
+
+
+def login_client_address(request) -> str:
+    """The client address django-axes locks out (AXES_CLIENT_IP_CALLABLE): the same address as
+    the rate limits, or REMOTE_ADDR when X-Forwarded-For does not hold an IP address there."""
+    address = client_address(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return request.META.get("REMOTE_ADDR", "")
 
 
 def client_key_for(address: str, *, now: float | None = None) -> str:

@@ -27,6 +27,8 @@ RETRAIN_FAILED = "retrain_failed"
 REPORTS_FAILED = "reports_failed"
 REPORTS_STALE = "reports_stale"
 WARNINGS_JUMP = "warnings_jump"
+LABELS_CLIENT_SHARE = "labels_client_share"
+LABELS_CALIBRATION = "labels_calibration"
 
 # The out-of-training-range jump: the share of predictions with warnings in the latest window
 # exceeds max(JUMP_FACTOR x the previous window's share, previous + JUMP_MIN_INCREASE), and
@@ -223,5 +225,49 @@ def warnings_jump(current: WindowCount, previous: WindowCount) -> Finding | None
             "predictions": current.predictions,
             "previous_predictions": previous.predictions,
             "window": [current.start.isoformat(), current.end.isoformat()],
+        },
+    )
+
+
+def labels_client_share(over_share: dict[str, tuple[int, int]], share: float) -> Finding | None:
+    """Client keys that sent more labels than their share of a retrain's rows (their extra
+    labels are left out of retrains): someone may be feeding the model."""
+    if not over_share:
+        return None
+    worst = sorted(over_share.items(), key=lambda item: -item[1][0])
+    shown = ", ".join(f"{key[:8]}… {count} (cap {cap})" for key, (count, cap) in worst[:5])
+    return Finding(
+        kind=LABELS_CLIENT_SHARE,
+        severity=WARNING,
+        message=(
+            f"{len(over_share)} client key(s) sent more pending labels than their share "
+            f"({share:.0%} of a retrain's rows): {shown}. Their extra labels are not used."
+        ),
+        context={"clients": {key: count for key, (count, _cap) in worst[:20]}, "share": share},
+    )
+
+
+def labels_calibration(
+    *, pending: int, positive_share, mean_probability, gap: float, minimum: int
+) -> Finding | None:
+    """The pending labels disagree with a calibrated model: their positive share is more than
+    `gap` away from the mean predicted probability of the same predictions."""
+    if pending < minimum or positive_share is None or mean_probability is None:
+        return None
+    distance = abs(positive_share - mean_probability)
+    if distance <= gap:
+        return None
+    return Finding(
+        kind=LABELS_CALIBRATION,
+        severity=WARNING,
+        message=(
+            f"The {pending} pending labels are {positive_share:.0%} positive, but the model "
+            f"predicted {mean_probability:.0%} on average for the same students (gap "
+            f"{distance:.2f} > {gap:g}): check where the labels come from before a retrain."
+        ),
+        context={
+            "pending": pending,
+            "positive_share": positive_share,
+            "mean_probability": mean_probability,
         },
     )

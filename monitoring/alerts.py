@@ -189,6 +189,30 @@ def after_retrain(run) -> Alert | None:
 # --- Celery signals (connected by alert_wiring) ------------------------------------------------
 
 
+def after_labels(
+    *,
+    pending: int,
+    over_share: dict,
+    positive_share,
+    mean_probability,
+    share: float,
+    gap: float,
+    minimum: int,
+) -> list[Alert]:
+    """Told by the retrain what the pending labels look like; raises the anomalies."""
+    findings = [
+        rules.labels_client_share(over_share, share),
+        rules.labels_calibration(
+            pending=pending,
+            positive_share=positive_share,
+            mean_probability=mean_probability,
+            gap=gap,
+            minimum=minimum,
+        ),
+    ]
+    return [alert for alert in map(_raise_quietly, findings) if alert is not None]
+
+
 def on_task_failure(sender=None, task_id=None, exception=None, **kwargs) -> None:
     """Every failed task, time limits included (Celery 5.7 sends task_failure for those too).
 

@@ -47,6 +47,7 @@ class PredictionAdmin(ReadOnlyAdmin):
     @admin.display(description=_("Latency"), ordering="latency_ms")
     def latency(self, obj):
         return "—" if obj.latency_ms is None else f"{obj.latency_ms:.1f} ms"
+
     def get_exclude(self, request, obj=None):
         # The answers (and the warnings, which quote them) need view_prediction_answers.
         if can_see_answers(request.user):
@@ -68,8 +69,8 @@ class PredictionAdmin(ReadOnlyAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(ReadOnlyAdmin):
-    list_display = ("prediction_id", "actual", "created_at", "consumed_by")
-    list_filter = ("actual", ("consumed_by", admin.EmptyFieldListFilter))
+    list_display = ("prediction_id", "actual", "source", "client_key", "created_at", "consumed_by")
+    list_filter = ("actual", "source", ("consumed_by", admin.EmptyFieldListFilter))
     list_select_related = ("consumed_by",)
     date_hierarchy = "created_at"
     show_full_result_count = False

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 from django.db import connection
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -17,26 +16,32 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import permissions, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mindpulse.auth import TokenAuthentication
+from mindpulse.throttling import client_key
 from privacy.access import access_record, can_see_answers
 from training import serving
+from training.features import FEATURE_NAMES
 
 from . import batch, erasure, messaging, selectors, services
 from . import serializers as s
-from .models import Prediction
-from .parsers import CSVParser, StrictJSONParser, check_body_size
+from .models import Feedback, Prediction
+from .parsers import BoundedMultiPartParser, CSVParser, StrictJSONParser, check_body_size
 
 INVALID = "Invalid input."
+CSV_PATTERN = r"^" + ",".join(FEATURE_NAMES) + r"\r?\n(?:.|\n)*[0-9A-Za-z]"
 NO_MODEL = "No model is in service yet: the service is not ready. Try again later."
 
 _ERRORS = {
     400: OpenApiResponse(
         s.PredictionsValidationErrorSerializer, description="Invalid input, per field."
+    ),
+    411: OpenApiResponse(
+        s.PredictionsErrorSerializer, description="A chunked body without Content-Length."
     ),
     413: OpenApiResponse(
         s.PredictionsErrorSerializer, description="Body larger than MAX_REQUEST_BYTES."
@@ -65,7 +70,9 @@ def invalid(errors) -> Response:
 
 
 def unavailable() -> Response:
-    return Response({"detail": NO_MODEL}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    refused = serving.refusal()
+    detail = f"{refused} The service is not ready. Try again later." if refused else NO_MODEL
+    return Response({"detail": detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 def prediction_body(prediction: Prediction, version: int) -> dict:
@@ -141,7 +148,7 @@ def _version_number(prediction: Prediction) -> int:
 
 
 class BatchPredictView(PublicAPIView):
-    parser_classes = [StrictJSONParser, MultiPartParser, CSVParser]
+    parser_classes = [StrictJSONParser, BoundedMultiPartParser, CSVParser]
     throttle_scope = "batch"
 
     @extend_schema(
@@ -152,9 +159,20 @@ class BatchPredictView(PublicAPIView):
         "`errors` and no prediction; the valid rows are scored in one vectorised call and "
         "stored with channel `batch`.",
         request={
-            "application/json": s.FeaturesSerializer(many=True),
+            # Any list: each row is validated on its own and an invalid one gets `errors`.
+            "application/json": {
+                "type": "array",
+                "maxItems": batch.MAX_ROWS,
+                "items": {"description": "One row: the nine features (schema Features)."},
+            },
             "multipart/form-data": s.BatchUploadSerializer,
-            "text/csv": OpenApiTypes.STR,
+            "text/csv": {
+                "type": "string",
+                "description": "A CSV whose first line names the dataset's columns, then at "
+                "least one row (any column order and extra columns are accepted; the pattern "
+                "shows the dataset's own header).",
+                "pattern": CSV_PATTERN,
+            },
         },
         responses={200: s.BatchOutputSerializer, **_ERRORS, **_NO_MODEL},
     )
@@ -255,11 +273,14 @@ class FeedbackView(PublicAPIView):
         try:
             if "features" in data:
                 outcome = services.feedback_create_with_features(
-                    data["features"], actual=bool(data["actual"])
+                    data["features"], actual=bool(data["actual"]), client_key=client_key(request)
                 )
             else:
                 outcome = services.feedback_create(
-                    prediction_id=data["prediction_id"], actual=bool(data["actual"])
+                    prediction_id=data["prediction_id"],
+                    actual=bool(data["actual"]),
+                    source=Feedback.Source.STUDENT_LINK,
+                    client_key=client_key(request),
                 )
         except Prediction.DoesNotExist:
             raise NotFound("No prediction has this id.") from None
@@ -332,11 +353,21 @@ def _database_ok() -> bool:
         return False
 
 
-class PredictionDetailView(APIView):
-    """Staff only: Basic auth first, so an anonymous caller gets 401 with a challenge."""
+class CanViewPredictions(permissions.BasePermission):
+    """Staff with the model permission predictions.view_prediction, as the admin asks."""
 
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
-    permission_classes = [permissions.IsAdminUser]
+    message = "You do not have permission to view predictions (predictions.view_prediction)."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_staff and user.has_perm("predictions.view_prediction"))
+
+
+class PredictionDetailView(APIView):
+    """Staff only: a token first, so an anonymous caller gets 401 with a Token challenge."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [CanViewPredictions]
 
     @extend_schema(
         operation_id="prediction_detail",
@@ -344,7 +375,10 @@ class PredictionDetailView(APIView):
         responses={
             200: s.PredictionRecordSerializer,
             401: OpenApiResponse(s.PredictionsErrorSerializer, description="Not authenticated."),
-            403: OpenApiResponse(s.PredictionsErrorSerializer, description="Not staff."),
+            403: OpenApiResponse(
+                s.PredictionsErrorSerializer,
+                description="Not staff, or without the predictions.view_prediction permission.",
+            ),
             404: OpenApiResponse(
                 s.PredictionsErrorSerializer, description="Unknown prediction id."
             ),

@@ -64,10 +64,32 @@ class Prediction(models.Model):
 
 
 class Feedback(models.Model):
-    """The actual outcome of one prediction; consumed once by a retrain run."""
+    """The actual outcome of one prediction; consumed once by a retrain run.
+
+    `source` and `client_key` say where the label came from: a retrain uses a label only when
+    its source is trusted (RETRAIN_LABEL_SOURCES, see predictions.selectors.usable_labels).
+    """
+
+    class Source(models.TextChoices):
+        # The result page, or POST /api/feedback with the id of a stored prediction.
+        STUDENT_LINK = "student_link", "Student (result link or prediction id)"
+        # The original API's POST /feedback shape: features and label from anyone at once.
+        ORIGINAL_API = "original_api", "Original API (features and label together)"
+        STAFF = "staff", "Staff"
+        IMPORT = "import", "File import"
 
     prediction = models.OneToOneField(Prediction, on_delete=models.PROTECT, related_name="feedback")
     actual = models.BooleanField(help_text="Actual outcome: depressed.")
+    # Rows written by code that names no source (scripts, bulk loads) are imports; every HTTP
+    # path names its own.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.IMPORT)
+    client_key = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="Keyed, rotating hash of the sender's address (never the address); "
+        "empty for staff and imports.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     consumed_by = models.ForeignKey(
         "training.RetrainRun",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from django.db.models import Sum
+from django.conf import settings
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
 from training.features import FEATURE_NAMES
 from training.selectors import FIELD_OF
@@ -96,4 +100,145 @@ def prediction_with_answers(prediction_id) -> Prediction:
     """prediction_with_feedback() of a row that still holds its answers (not a minimal row)."""
     return Prediction.objects.select_related("model_version", "feedback").get(
         pk=prediction_id, age__isnull=False
+    )
+
+
+# --- Labels usable for retraining (issue 13: label provenance) ------------------------------
+
+
+def trusted_labels() -> QuerySet[Feedback]:
+    """Unconsumed feedback whose source a retrain may learn from (RETRAIN_LABEL_SOURCES).
+
+    A student_link label counts only when it came MIN_LABEL_AGE or more after its prediction:
+    a script that posts a prediction and its label at once does not pass for a student.
+    """
+    sources = set(settings.RETRAIN_LABEL_SOURCES)
+    trusted = Q(source__in=sources - {Feedback.Source.STUDENT_LINK})
+    if Feedback.Source.STUDENT_LINK in sources:
+        trusted |= Q(
+            source=Feedback.Source.STUDENT_LINK,
+            created_at__gte=F("prediction__created_at") + settings.MIN_LABEL_AGE,
+        )
+    return Feedback.objects.filter(trusted, consumed_by__isnull=True)
+
+
+def client_cap(share: float, total: int, own: int) -> int | None:
+    """Most rows one client key may supply so that they are at most `share` of a retrain's
+    rows, given `total` rows of which `own` are its own (None: no cap)."""
+    if share >= 1:
+        return None
+    return math.ceil(share * (total - own) / (1 - share))
+
+
+@dataclass
+class UsableLabels:
+    """The labels a retrain may use now: trusted, and no client key above its share.
+
+    Rows of staff and imports (no client key) are never capped. The rows of a key above its
+    share are left for a later retrain (earliest first are kept).
+    """
+
+    queryset: QuerySet
+    per_key: dict[str, int]
+    reference_rows: int
+    share: float
+    # Per key: how many of its labels agree with the served label.
+    right_per_key: dict[str, int] = field(default_factory=dict)
+    caps: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        total = self.reference_rows + sum(self.per_key.values())
+        for key, count in self.per_key.items():
+            cap = client_cap(self.share, total, count) if key else None
+            if cap is not None and count > cap:
+                self.caps[key] = cap
+
+    @property
+    def count(self) -> int:
+        return sum(min(n, self.caps.get(key, n)) for key, n in self.per_key.items())
+
+    def served_accuracy(self) -> tuple[int, float]:
+        """(usable rows, how many the served label got right): a capped key counts in
+        proportion to the part of its labels that is used."""
+        right = 0.0
+        for key, n in self.per_key.items():
+            used = min(n, self.caps.get(key, n))
+            right += self.right_per_key.get(key, 0) * used / n if n else 0
+        return self.count, right
+
+    @property
+    def left_out(self) -> int:
+        return sum(self.per_key.values()) - self.count
+
+    def ids(self) -> Iterator[int]:
+        if not self.caps:
+            yield from self.queryset.order_by("pk").values_list("pk", flat=True).iterator()
+            return
+        taken: dict[str, int] = {}
+        rows = self.queryset.order_by("created_at", "pk").values_list("pk", "client_key")
+        for pk, key in rows.iterator():
+            cap = self.caps.get(key)
+            if cap is not None:
+                if taken.get(key, 0) >= cap:
+                    continue
+                taken[key] = taken.get(key, 0) + 1
+            yield pk
+
+
+def usable_labels(*, reference_rows: int) -> UsableLabels:
+    """The one reader of "labels usable for retraining": the retrain trigger counts it, the
+    retrain claims it."""
+    queryset = trusted_labels()
+    counts = list(
+        queryset.order_by()
+        .values("client_key")
+        .annotate(n=Count("pk"), right=Count("pk", filter=Q(actual=F("prediction__label"))))
+    )
+    return UsableLabels(
+        queryset=queryset,
+        per_key={row["client_key"]: row["n"] for row in counts},
+        right_per_key={row["client_key"]: row["right"] for row in counts},
+        reference_rows=reference_rows,
+        share=settings.RETRAIN_MAX_CLIENT_SHARE,
+    )
+
+
+@dataclass(frozen=True)
+class LabelAnomalies:
+    """What the pending labels (every source) look like, for the alerts."""
+
+    pending: int
+    # Client keys above their share of a retrain's rows: key -> (labels, cap).
+    over_share: dict[str, tuple[int, int]]
+    positive_share: float | None  # of the pending labels
+    mean_probability: float | None  # predicted, for the same predictions
+
+
+def label_anomalies(*, reference_rows: int) -> LabelAnomalies:
+    pending = Feedback.objects.filter(consumed_by__isnull=True)
+    counts = {
+        row["client_key"]: row["n"]
+        for row in pending.exclude(client_key="")
+        .order_by()
+        .values("client_key")
+        .annotate(n=Count("pk"))
+    }
+    stats = pending.aggregate(
+        n=Count("pk"),
+        positives=Count("pk", filter=Q(actual=True)),
+        probability=Avg("prediction__probability"),
+    )
+    n = stats["n"] or 0
+    total = reference_rows + n
+    share = settings.RETRAIN_MAX_CLIENT_SHARE
+    over = {}
+    for key, count in counts.items():
+        cap = client_cap(share, total, count)
+        if cap is not None and count > cap:
+            over[key] = (count, cap)
+    return LabelAnomalies(
+        pending=n,
+        over_share=over,
+        positive_share=stats["positives"] / n if n else None,
+        mean_probability=stats["probability"],
     )

@@ -13,7 +13,13 @@ from rest_framework import serializers
 
 from training.features import BY_NAME, FEATURES
 
-from .validation import IMPLAUSIBLE_DAY, NON_FIELD, validate_features
+from .validation import (
+    IGNORED_FIELDS,
+    IMPLAUSIBLE_DAY,
+    NON_FIELD,
+    unknown_field_errors,
+    validate_features,
+)
 
 
 def _feature_field(feature):
@@ -34,7 +40,13 @@ class FeaturesSerializer(serializers.Serializer):
     """The nine features of one student (Kaggle names); Student_ID and Depression are ignored."""
 
     def get_fields(self):
-        return {feature.name: _feature_field(feature) for feature in FEATURES}
+        fields = {feature.name: _feature_field(feature) for feature in FEATURES}
+        # The dataset's other two columns are accepted and ignored (validation.IGNORED_FIELDS).
+        for name in sorted(IGNORED_FIELDS):
+            fields[name] = serializers.JSONField(
+                required=False, help_text="A column of the dataset: accepted and ignored."
+            )
+        return fields
 
     def to_internal_value(self, data):
         # A day over 24 hours is answered with an implausible_day warning, not refused.
@@ -72,7 +84,7 @@ class PredictInputSerializer(serializers.Serializer):
         if isinstance(data, Mapping) and "features" in data:
             extra = [key for key in data if key != "features"]
             if extra:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in extra})
+                raise serializers.ValidationError(unknown_field_errors(extra, "Unknown field."))
             data = data["features"]
             if not isinstance(data, Mapping):
                 raise serializers.ValidationError({"features": ["Expected an object."]})
@@ -143,7 +155,9 @@ class FeedbackInputSerializer(serializers.Serializer):
         if not labels.is_valid():
             errors.update(labels.errors)
         allowed = set(labels.fields) | ({"features"} if with_features else set())
-        errors.update({key: ["Unknown field."] for key in data if key not in allowed})
+        errors.update(
+            unknown_field_errors([key for key in data if key not in allowed], "Unknown field.")
+        )
         if errors:
             raise serializers.ValidationError(errors)
         clean = dict(labels.validated_data)

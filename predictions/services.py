@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,32 @@ from . import bulk, messaging, ranges, selectors
 from .models import Feedback, Prediction
 from .validation import implausible_day_warning
 
+# Rows claimed per UPDATE (SQLite allows a few thousand parameters per statement).
+CLAIM_CHUNK = 900
 
-def feedback_claim(run) -> int:
-    """Claim every labelled row no retrain has used yet, for `run`, in one statement.
 
-    Feedback that arrives while the run trains is not claimed: it waits for the next run.
+def feedback_claim(run, ids: Iterable[int] | None = None) -> int:
+    """Claim the labelled rows `ids` (the retrain passes selectors.usable_labels(...).ids()) for
+    `run`; None claims every unconsumed row.
+
+    Only rows no retrain has used yet are claimed; feedback that arrives while the run trains
+    is not claimed: it waits for the next run.
     """
-    return Feedback.objects.filter(consumed_by__isnull=True).update(consumed_by=run)
+    if ids is None:
+        return Feedback.objects.filter(consumed_by__isnull=True).update(consumed_by=run)
+    claimed, chunk = 0, []
+    for pk in ids:
+        chunk.append(pk)
+        if len(chunk) == CLAIM_CHUNK:
+            claimed += _claim(run, chunk)
+            chunk = []
+    if chunk:
+        claimed += _claim(run, chunk)
+    return claimed
+
+
+def _claim(run, ids: list[int]) -> int:
+    return Feedback.objects.filter(pk__in=ids, consumed_by__isnull=True).update(consumed_by=run)
 
 
 def feedback_release(run) -> int:
@@ -154,8 +173,15 @@ class FeedbackOutcome:
     retrain_triggered: bool = False
 
 
-def feedback_create(*, prediction_id, actual: bool) -> FeedbackOutcome:
-    """Record the actual outcome of a stored prediction.
+def feedback_create(
+    *,
+    prediction_id,
+    actual: bool,
+    source: str = Feedback.Source.IMPORT,
+    client_key: str = "",
+) -> FeedbackOutcome:
+    """Record the actual outcome of a stored prediction, with where it came from (the HTTP
+    views name theirs; code that names none, like the model's default, is an import).
 
     Raises Prediction.DoesNotExist for an unknown id and FeedbackExists for a second feedback:
     the INSERT itself decides (unique constraint), so two concurrent requests cannot both win.
@@ -164,24 +190,32 @@ def feedback_create(*, prediction_id, actual: bool) -> FeedbackOutcome:
         # A minimal row has no feedback link: its id is unknown to everyone, and no outcome
         # can be tied to answers that were not kept.
         prediction = Prediction.objects.get(pk=prediction_id, age__isnull=False)
-        return _feedback_insert(prediction, actual)
+        return _feedback_insert(prediction, actual, source=source, client_key=client_key)
 
 
-def feedback_create_with_features(features: Mapping[str, Any], *, actual: bool) -> FeedbackOutcome:
+def feedback_create_with_features(
+    features: Mapping[str, Any], *, actual: bool, client_key: str = ""
+) -> FeedbackOutcome:
     """The original API's shape: store a prediction for these features (channel api), then
-    its feedback, in one transaction."""
+    its feedback (source original_api), in one transaction."""
     started = time.perf_counter()
     with transaction.atomic():
         prediction = prediction_create(features, channel=Prediction.Channel.API, started=started)
-        return _feedback_insert(prediction, actual)
+        return _feedback_insert(
+            prediction, actual, source=Feedback.Source.ORIGINAL_API, client_key=client_key
+        )
 
 
-def _feedback_insert(prediction: Prediction, actual: bool) -> FeedbackOutcome:
+def _feedback_insert(
+    prediction: Prediction, actual: bool, *, source: str, client_key: str
+) -> FeedbackOutcome:
     # No savepoint around the INSERT (two round trips fewer): both callers run it inside
     # their own atomic block, and a duplicate leaves that block at once with FeedbackExists,
     # which rolls the whole block back; nothing runs in the failed transaction.
     try:
-        feedback = Feedback.objects.create(prediction=prediction, actual=bool(actual))
+        feedback = Feedback.objects.create(
+            prediction=prediction, actual=bool(actual), source=source, client_key=client_key
+        )
     except IntegrityError:
         raise FeedbackExists(f"Prediction {prediction.pk} already has its feedback.") from None
     total, pending = selectors.feedback_counts()

@@ -44,6 +44,11 @@ NON_FIELD = "non_field_errors"
 # The code of the warning stored with a prediction whose day adds up to more than 24 hours.
 IMPLAUSIBLE_DAY = "implausible_day"
 
+# Unknown keys reported one by one at most (the rest are summed up in one message), each shown
+# at most this long: an error body stays small whatever the request held.
+MAX_UNKNOWN_REPORTED = 10
+MAX_KEY_SHOWN = 64
+
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _MISSING = object()
 _LOWER_NAMES = {name.lower(): name for name in BY_NAME}
@@ -70,13 +75,12 @@ def validate_features(
         except _Invalid as exc:
             errors[feature.name] = [exc.message]
     if not ignore_unknown:
-        for key in data:
-            if key not in BY_NAME and key not in IGNORED_FIELDS:
-                errors[str(key)] = [_unknown_message(str(key))]
+        unknown = [key for key in data if key not in BY_NAME and key not in IGNORED_FIELDS]
+        errors.update(unknown_field_errors(unknown))
     if not allow_long_day and all(name in clean for name in DAY_HOURS_FEATURES):
         message = _long_day_message(clean)
         if message:
-            errors[NON_FIELD] = [message]
+            errors.setdefault(NON_FIELD, []).insert(0, message)
     if errors:
         return {}, errors
     return clean, {}
@@ -106,6 +110,22 @@ def _long_day_message(clean: Mapping[str, Any]) -> str | None:
     return _(
         "Sleep, study and social media add up to %(total)s hours, but a day has only %(max)s."
     ) % {"total": _number_text(total), "max": _number_text(MAX_DAY_HOURS)}
+
+
+def unknown_field_errors(keys, message=None) -> dict[str, list[str]]:
+    """ "Unknown field." per key, for the first MAX_UNKNOWN_REPORTED keys only (shortened);
+    one more entry says how many others there were."""
+    keys = list(keys)
+    errors = {
+        str(key)[:MAX_KEY_SHOWN]: [message or _unknown_message(str(key))]
+        for key in keys[:MAX_UNKNOWN_REPORTED]
+    }
+    if len(keys) > MAX_UNKNOWN_REPORTED:
+        errors.setdefault(NON_FIELD, []).append(
+            _("%(count)s more unknown fields are not listed.")
+            % {"count": len(keys) - MAX_UNKNOWN_REPORTED}
+        )
+    return errors
 
 
 def _unknown_message(key: str) -> str:

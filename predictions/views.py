@@ -12,13 +12,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from mindpulse.throttling import throttle_posts
+from mindpulse.throttling import client_key, throttle_posts
 from training import serving
 
 from . import batch, erasure, explanations, ranges, selectors, services
 from .forms import BatchForm, FeedbackForm, ScreeningForm
 from .labels import LABELS
-from .models import Prediction
+from .models import Feedback, Prediction
 
 _SESSION_KEY = "mindpulse_feedback"
 
@@ -114,7 +114,10 @@ def feedback(request, pk):
         return render(request, "predictions/result.html", context, status=400)
     try:
         outcome = services.feedback_create(
-            prediction_id=prediction.pk, actual=bool(form.cleaned_data["actual"])
+            prediction_id=prediction.pk,
+            actual=bool(form.cleaned_data["actual"]),
+            source=Feedback.Source.STUDENT_LINK,
+            client_key=client_key(request),
         )
     except services.FeedbackExists:
         messages.info(request, _("The outcome of this estimate was already recorded."))

@@ -10,23 +10,17 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from predictions.parsers import StrictJSONParser
 
 from . import retrain, selectors
 from .models import RetrainRun
 
 
-class JSONOnlyParser(JSONParser):
-    """JSON bodies only; a document nested too deeply for Python's parser is a 400, not a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - the document is nested too deeply.") from None
+class JSONOnlyParser(StrictJSONParser):
+    """JSON bodies only, parsed as strictly as the public API's (predictions.parsers)."""
 
 
 class DetailSerializer(serializers.Serializer):
@@ -92,9 +86,24 @@ class RetrainCreateApi(StaffAPIView):
     parser_classes = [JSONOnlyParser]
 
     class InputSerializer(serializers.Serializer):
+        # Not trimmed: the schema's maxLength is the length checked.
         note = serializers.CharField(
-            max_length=500, required=False, allow_blank=True, help_text="Why you ask (kept)."
+            max_length=500,
+            required=False,
+            allow_blank=True,
+            trim_whitespace=False,
+            help_text="Why you ask (kept).",
         )
+
+        def to_internal_value(self, data):
+            # As the schema says: no other key, and a note that is a string (DRF's CharField
+            # would turn a number into one).
+            if isinstance(data, dict) and set(data) - {"note"}:
+                unknown = sorted(str(key)[:64] for key in set(data) - {"note"})[:10]
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+            if isinstance(data, dict) and not isinstance(data.get("note", ""), str):
+                raise serializers.ValidationError({"note": ["Must be a string."]})
+            return super().to_internal_value(data)
 
     @extend_schema(
         operation_id="retrain_create",

@@ -150,6 +150,7 @@ def model_retrain(
         task_id = task_id or queued.task_id
     evaluated = triggers.evaluate(force=force)
     fired = triggers.fired(evaluated)
+    label_alerts()
     clock.lap("evaluate")
     fields = {
         "trigger": trigger,
@@ -169,6 +170,29 @@ def model_retrain(
     else:
         _log_finished(run)
     return run
+
+
+def label_alerts() -> None:
+    """Tell the alerts what the pending labels look like (a client key above its share, labels
+    far from the model's calibration). Never raises."""
+    from monitoring.alerts import after_labels
+
+    try:
+        anomalies = predictions_selectors.label_anomalies(
+            reference_rows=selectors.reference_count()
+        )
+    except Exception:
+        logger.exception("label_anomalies_failed")
+        return
+    after_labels(
+        pending=anomalies.pending,
+        over_share=anomalies.over_share,
+        positive_share=anomalies.positive_share,
+        mean_probability=anomalies.mean_probability,
+        share=settings.RETRAIN_MAX_CLIENT_SHARE,
+        gap=settings.LABEL_CALIBRATION_GAP,
+        minimum=settings.MIN_LABELLED_ROWS,
+    )
 
 
 def _dry_run(trigger: str, requested_by, force: bool) -> RetrainRun:
@@ -219,7 +243,9 @@ def _execute(run: RetrainRun, clock: _Clock) -> None:
     metric = settings.MODEL_SELECTION_METRIC
     step = "claim"
     try:
-        run.rows_production = predictions_services.feedback_claim(run)
+        # Trusted labels only, no client key above its share (predictions.selectors).
+        labels = predictions_selectors.usable_labels(reference_rows=selectors.reference_count())
+        run.rows_production = predictions_services.feedback_claim(run, labels.ids())
         clock.lap(step)
         _save(run, clock, "rows_production")
 

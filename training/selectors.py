@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-from django.db.models import Count, F, Q
 
 from .features import FEATURE_NAMES, TARGET
 from .models import ModelVersion, RetrainRun, StudentRecord
@@ -32,18 +31,15 @@ def reference_dataframe() -> pd.DataFrame:
     return frame
 
 
-def unconsumed_accuracy() -> tuple[int, int]:
-    """(labelled rows no retrain has consumed yet, how many of them the served label got right).
+def unconsumed_accuracy() -> tuple[int, float]:
+    """(usable labelled rows no retrain has consumed yet, how many the served label got right).
 
-    Counted in one query with the ORM rather than through predictions.selectors, which has no
-    reader of the served label restricted to unconsumed rows.
+    The same labels a retrain would use (predictions.selectors.usable_labels): anyone's labels
+    must not fire a retrain through a poor "accuracy" either.
     """
-    from predictions.models import Feedback
+    from predictions.selectors import usable_labels
 
-    counts = Feedback.objects.filter(consumed_by__isnull=True).aggregate(
-        n=Count("pk"), right=Count("pk", filter=Q(actual=F("prediction__label")))
-    )
-    return counts["n"], counts["right"]
+    return usable_labels(reference_rows=reference_count()).served_accuracy()
 
 
 def retrain_run(pk: int) -> RetrainRun:

@@ -22,6 +22,10 @@ from .models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
+# A refused file is read and hashed again when it changes on disk, or after this long anyway
+# (a file restored in place with its old time stamp), never on every request.
+REFUSED_RETRY_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -38,10 +42,27 @@ class _State:
         self.lock = threading.Lock()
         self.loaded: LoadedModel | None = None
         self.checked_at = float("-inf")
-        self.refused: set[tuple[int, str]] = set()
+        # (version id, sha256) -> (the file's stat signature when refused, when). The same
+        # file is not read again, but a file put back in place (another signature) is.
+        self.refused: dict[tuple[int, str], tuple[tuple, float]] = {}
+        # Why nothing answers, when the active version was refused and no other is loaded.
+        self.refusal: str | None = None
 
 
 _state = _State()
+
+
+def _signature(row: ModelVersion) -> tuple:
+    try:
+        stat = (Path(settings.ARTIFACTS_DIR) / row.artifact_path).stat()
+    except OSError:
+        return ()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def refusal() -> str | None:
+    """Why no model answers although a version is active (its file was refused), or None."""
+    return _state.refusal if _state.loaded is None else None
 
 
 def load_version(row: ModelVersion) -> LoadedModel:
@@ -66,28 +87,48 @@ def get_active_model() -> LoadedModel | None:
     with state.lock:
         if time.monotonic() - state.checked_at < settings.ACTIVE_MODEL_CHECK_SECONDS:
             return state.loaded
-        row = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-        state.checked_at = time.monotonic()
-        if row is None:
-            state.loaded = None
-            return None
-        if state.loaded is not None and state.loaded.version_id == row.pk:
-            return state.loaded
-        key = (row.pk, row.artifact_sha256)
-        if key in state.refused:
-            return state.loaded
         try:
-            state.loaded = load_version(row)
-            logger.info("model_loaded version=%s algorithm=%s", row.version, row.algorithm)
-        except artifacts.ArtifactError as exc:
-            state.refused.add(key)
-            logger.error(
-                "model_refused version=%s error=%s serving=%s",
-                row.version,
-                exc,
-                state.loaded and state.loaded.version,
-            )
+            _refresh(state)
+        finally:
+            # Stamped only once the load is over: a thread that arrives meanwhile waits on the
+            # lock for the model instead of answering "no model yet" (gthread workers did).
+            state.checked_at = time.monotonic()
         return state.loaded
+
+
+def _refresh(state: _State) -> None:
+    row = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if row is None:
+        state.loaded, state.refusal = None, None
+        return
+    if state.loaded is not None and state.loaded.version_id == row.pk:
+        return
+    key, signature = (row.pk, row.artifact_sha256), _signature(row)
+    refused = state.refused.get(key)
+    if (
+        refused is not None
+        and refused[0] == signature
+        and time.monotonic() - refused[1] < REFUSED_RETRY_SECONDS
+    ):
+        return
+    try:
+        state.loaded = load_version(row)
+    except artifacts.ArtifactError as exc:
+        state.refused[key] = (signature, time.monotonic())
+        state.refusal = (
+            f"The model in service (version {row.version}) was refused: its file failed "
+            "verification or cannot be read."
+        )
+        logger.error(
+            "model_refused version=%s error=%s serving=%s",
+            row.version,
+            exc,
+            state.loaded and state.loaded.version,
+        )
+        return
+    state.refused.pop(key, None)
+    state.refusal = None
+    logger.info("model_loaded version=%s algorithm=%s", row.version, row.algorithm)
 
 
 def reset_cache() -> None:
@@ -96,3 +137,4 @@ def reset_cache() -> None:
         _state.loaded = None
         _state.checked_at = float("-inf")
         _state.refused.clear()
+        _state.refusal = None

@@ -52,14 +52,16 @@ def describe(name: str, trigger: dict) -> str:
 
 
 def _data() -> dict:
-    count = predictions_selectors.unconsumed_feedback_count()
+    # Only the labels a retrain would use: trusted sources, no client above its share.
+    labels = predictions_selectors.usable_labels(reference_rows=selectors.reference_count())
+    count = labels.count
     threshold = settings.RETRAIN_THRESHOLD
     return {
         "value": count,
         "threshold": threshold,
         "rule": ">=",
         "fired": count >= threshold,
-        "source": "labelled production rows not consumed by a retrain",
+        "source": "usable labelled rows not consumed by a retrain (trusted sources)",
     }
 
 

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "axes",
     "django_celery_beat",
     "django_celery_results",
@@ -117,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes requires: turns a locked-out login into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -138,6 +141,29 @@ AXES_LOCKOUT_PARAMETERS = [
     for item in env_list("AXES_LOCKOUT_PARAMETERS", ["username+ip_address"])
 ]
 AXES_RESET_ON_SUCCESS = True
+# The same client address as the rate limits (the NUM_PROXIES-th from the right of
+# X-Forwarded-For): behind a proxy, REMOTE_ADDR is the proxy's, shared by everyone.
+AXES_CLIENT_IP_CALLABLE = "mindpulse.throttling.login_client_address"
+
+# --- Content-Security-Policy (django-csp): only this origin's scripts, styles, images and
+# frames; no inline script or style anywhere (the Evidently report file sets its own, stricter
+# sandboxed policy in monitoring.views). Swagger UI's files are served from the project
+# (drf-spectacular-sidecar), never from a CDN.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'self'"],
+    }
+}
 
 ROOT_URLCONF = "mindpulse.urls"
 WSGI_APPLICATION = "mindpulse.wsgi.application"
@@ -251,6 +277,24 @@ ACCURACY_THRESHOLD = env_float("ACCURACY_THRESHOLD", 0.85, minimum=0, maximum=1)
 F1_THRESHOLD = env_float("F1_THRESHOLD", 0.0, minimum=0, maximum=1)
 PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0, minimum=0, maximum=1)
 MIN_LABELLED_ROWS = env_int("MIN_LABELLED_ROWS", 30, minimum=1)
+# --- Label provenance (predictions.selectors.usable_labels, docs/security.md): the feedback
+# sources a retrain learns from. student_link counts only when the feedback came at least
+# MIN_LABEL_AGE after its prediction (a student reporting an outcome, not a script posting a
+# prediction and its label at once); original_api (features and label from anyone) is left out.
+LABEL_SOURCES = ("student_link", "original_api", "staff", "import")
+RETRAIN_LABEL_SOURCES = env_list("RETRAIN_LABEL_SOURCES", ["staff", "import", "student_link"])
+if not set(RETRAIN_LABEL_SOURCES) <= set(LABEL_SOURCES):
+    raise ImproperlyConfigured(
+        f"RETRAIN_LABEL_SOURCES={','.join(RETRAIN_LABEL_SOURCES)!r} may only name: "
+        f"{', '.join(LABEL_SOURCES)}."
+    )
+MIN_LABEL_AGE = timedelta(hours=env_float("MIN_LABEL_AGE_HOURS", 24, minimum=0))
+# Largest share of a retrain's rows (reference + labels) one client key may supply; more is
+# left out of the retrain and raises an alert.
+RETRAIN_MAX_CLIENT_SHARE = env_float("RETRAIN_MAX_CLIENT_SHARE", 0.02, minimum=0, maximum=1)
+# Alert when the positive share of the pending labels is this far from the mean predicted
+# probability of the same predictions (labels that disagree with a calibrated model).
+LABEL_CALIBRATION_GAP = env_float("LABEL_CALIBRATION_GAP", 0.25, minimum=0, maximum=1)
 MAX_REPORTS = env_int("MAX_REPORTS", 10, minimum=1)
 REPORTS_WINDOW_HOURS = env_int("REPORTS_WINDOW_HOURS", 24, minimum=1)
 REPORTS_SCHEDULE = env_cron("REPORTS_SCHEDULE", "0 */6 * * *")
@@ -303,9 +347,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # No HTTP Basic: every Basic guess cost a password hash (mindpulse.auth).
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "mindpulse.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -337,6 +381,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Depression-risk screening aid for students. Not a diagnosis.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files from drf-spectacular-sidecar (static files), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Request objects refuse unknown keys (mindpulse.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mindpulse.schema.close_request_objects",
+    ],
 }
 
 # --- Mail (alerts, retrain notifications).

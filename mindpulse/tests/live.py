@@ -288,6 +288,7 @@ def cookie(opener, name: str) -> str | None:
 
 
 def basic_auth(username: str, password: str) -> dict:
+    """HTTP Basic credentials (the staff API refuses them: see test_security_round_two.py)."""
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
 

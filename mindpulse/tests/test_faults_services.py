@@ -32,7 +32,6 @@ from training.models import RetrainRun
 from .live import (
     TcpProxy,
     admin_login,
-    basic_auth,
     database_url,
     gunicorn,
     post_form,
@@ -45,6 +44,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 FEATURES = SAMPLE_FEATURES
 STAFF = ("ops", "a-long-unguessable-passphrase-99")
+STAFF_TOKEN = "5e1f" * 10  # the staff API token (40 hexadecimal characters)
 BEAT_ADMIN = "/admin/django_celery_beat/periodictask/"
 BINDINGS = ("binding", "binding_permanent")
 # Nothing in the answers may show how the server failed.
@@ -53,7 +53,11 @@ LEAKS = ("Traceback", "OperationalError", "psycopg", "redis.exceptions", 'File "
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_superuser(STAFF[0], "ops@example.org", STAFF[1])
+    from rest_framework.authtoken.models import Token
+
+    user = django_user_model.objects.create_superuser(STAFF[0], "ops@example.org", STAFF[1])
+    Token.objects.create(user=user, key=STAFF_TOKEN)
+    return user
 
 
 def _predict(base_url):
@@ -70,7 +74,7 @@ def _retrain(base_url):
         base_url + "/api/retrain",
         method="POST",
         json_body={"note": "fault test"},
-        headers=basic_auth(*STAFF),
+        headers={"Authorization": f"Token {STAFF_TOKEN}"},
     )
 
 

@@ -218,9 +218,10 @@ SITE: dict[str, Case] = {
     "i18n/setlang/": Case(at("/i18n/setlang/"), (302,) * 4, "post", lambda w: {"language": "fr"}),
     "api/schema/": Case(at("/api/schema/"), ALL_OK),
     "api/docs/": Case(at("/api/docs/"), ALL_OK),
-    # Staff only: stored predictions and retrains (DRF: 401 with a Basic challenge, or 403).
+    # Staff only: stored predictions (401 with a Token challenge; staff need the model
+    # permission predictions.view_prediction, as in the admin) and retrains.
     "api/predictions/<uuid:pk>": Case(
-        lambda w: f"/api/predictions/{w.prediction.pk}", (401, 403, 200, 200)
+        lambda w: f"/api/predictions/{w.prediction.pk}", (401, 403, 403, 200)
     ),
     "api/retrain": Case(at("/api/retrain"), (403, 403, 202, 202), "post", lambda w: {}, json=True),
     "api/retrain/<int:pk>": Case(lambda w: f"/api/retrain/{w.run.pk}", (403, 403, 200, 200)),

@@ -257,11 +257,11 @@ def test_it_shows_a_stored_prediction_with_its_feedback_to_staff(
     assert body["feedback"]["actual"] == 1 and body["feedback"]["consumed_by"] is None
 
 
-def test_it_accepts_basic_auth_for_staff(client, admin_user, stored):
-    import base64
+def test_it_accepts_a_staff_api_token(client, admin_user, stored):
+    from rest_framework.authtoken.models import Token
 
-    token = base64.b64encode(b"admin:password").decode()
-    response = client.get(f"/api/predictions/{stored}", HTTP_AUTHORIZATION=f"Basic {token}")
+    token = Token.objects.create(user=admin_user)
+    response = client.get(f"/api/predictions/{stored}", HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200
 
 
@@ -270,7 +270,7 @@ def test_it_refuses_a_stored_prediction_to_anonymous_and_non_staff(
 ):
     response = client.get(f"/api/predictions/{stored}")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert response.headers["WWW-Authenticate"] == "Token"
     client.force_login(django_user_model.objects.create_user("student", password="x"))
     assert client.get(f"/api/predictions/{stored}").status_code == 403
 
