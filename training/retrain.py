@@ -128,7 +128,9 @@ def retrain_request_on_feedback() -> RetrainRun | None:
         logger.info("retrain_not_requested reason=a feedback retrain is already queued")
         return None
     try:
-        _send(run)
+        # Delayed, so that a burst of labels (5,000 within an hour) makes one retrain on all
+        # of them rather than one per RETRAIN_THRESHOLD rows as they arrive.
+        _send(run, countdown=settings.RETRAIN_FEEDBACK_DELAY_SECONDS)
     except Exception as exc:  # the feedback is committed already: record, never fail it
         RetrainRun.objects.filter(pk=run.pk, decision=Decision.QUEUED).update(
             decision=Decision.FAILED,
@@ -142,7 +144,7 @@ def retrain_request_on_feedback() -> RetrainRun | None:
     return run
 
 
-def _send(run: RetrainRun) -> None:
+def _send(run: RetrainRun, *, countdown: float = 0) -> None:
     timeout = BROKER_TIMEOUT_SECONDS
     kwargs = {"trigger": run.trigger, "run_id": run.pk, "requested_by_id": run.requested_by_id}
     with current_app.connection_for_write(
@@ -151,7 +153,12 @@ def _send(run: RetrainRun) -> None:
     ) as connection:
         connection.ensure_connection(max_retries=0)
         current_app.send_task(
-            RETRAIN_TASK, kwargs=kwargs, task_id=run.task_id, connection=connection, retry=False
+            RETRAIN_TASK,
+            kwargs=kwargs,
+            task_id=run.task_id,
+            connection=connection,
+            retry=False,
+            countdown=countdown or None,
         )
 
 
