@@ -326,12 +326,18 @@ class _Loop:
         frame = traffic.traffic(traffic.Scenario("stable", 0), day, count, self.rng)
         client = Client(REMOTE_ADDR=POISONER_ADDRESS)
         accepted = throttled = 0
-        for i, row in enumerate(frame.to_dict("records")):
+        rows = json.loads(frame.to_json(orient="records"))  # plain JSON types
+        for i, row in enumerate(rows):
+            # The public API's way: predict, then report the flipped outcome of that prediction.
             self.clock.move_to(at + timedelta(seconds=i / 10))
             features = {name: row[name] for name in FEATURE_NAMES}
+            answer = client.post("/api/predict", features, content_type="application/json")
+            if answer.status_code != 200:
+                throttled += answer.status_code == 429
+                continue
             response = client.post(
                 "/api/feedback",
-                {"features": features, "actual": int(not row[TARGET])},
+                {"prediction_id": answer.json()["prediction_id"], "actual": int(not row[TARGET])},
                 content_type="application/json",
             )
             if response.status_code == 429:
@@ -401,6 +407,7 @@ class _Recorder:
         event = {"type": event_type, "at": (at or _now()).isoformat(), **fields}
         self.events.append(event)
         self.file.write(json.dumps(event, default=str) + "\n")
+        self.file.flush()  # a run stopped half-way still leaves its timeline
         return event
 
     def close(self) -> None:
