@@ -127,6 +127,7 @@ def _steps(points, span):
 
 
 def _x(t: float, span) -> float:
+    t = min(max(t, span[0]), span[1])  # e.g. the first model, activated the day before
     return PAD + (WIDTH - 2 * PAD) * (t - span[0]) / (span[1] - span[0])
 
 
