@@ -158,7 +158,7 @@ def _send(run: RetrainRun, *, countdown: float = 0) -> None:
             task_id=run.task_id,
             connection=connection,
             retry=False,
-            countdown=countdown or None,
+            **({"countdown": countdown} if countdown else {}),
         )
 
 
