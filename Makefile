@@ -46,6 +46,12 @@ test: $(VENV)/.dev
 bench: $(VENV)/.runtime
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+# The loop over time (issue 12, bench/simulate.py): full-length simulations, timed; charts to
+# docs/loop-<scenario>.svg. Options: make bench-loop BENCH_LOOP_ARGS="--days 30".
+.PHONY: bench-loop
+bench-loop: $(VENV)/.runtime
+	$(PY) -m bench.simulate $(BENCH_LOOP_ARGS)
+
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

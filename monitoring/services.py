@@ -288,6 +288,17 @@ def _data_drift(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     _require_production(inputs)
+    minimum = settings.DRIFT_MIN_ROWS
+    if len(inputs.current) < minimum:
+        raise Skip(
+            f"{len(inputs.current)} production predictions in the window; at least {minimum} "
+            "(DRIFT_MIN_ROWS) are needed, below which noise alone flags features.",
+            {
+                "reference_rows": len(inputs.reference),
+                "current_rows": len(inputs.current),
+                "min_rows": minimum,
+            },
+        )
     summary = drift.data_drift(
         inputs.reference,
         inputs.current,
@@ -305,10 +316,14 @@ def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, in
     """
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
-    _require_production(inputs)
     reference = performance_reference(inputs.reference)
-    current = inputs.current
-    labelled = current[current["actual"].notna()]
+    # By the time the label arrived, not the prediction: a feedback given days after its
+    # prediction left the window still counts, in the window it arrived in.
+    labelled = prediction_selectors.labelled_frame(
+        since=inputs.window_start, until=inputs.window_end
+    )
+    if labelled.empty:
+        _require_production(inputs)
     own = labelled[labelled["model_version"] == inputs.version.version]
     counts = {
         "reference_rows": len(reference),
@@ -365,17 +380,22 @@ COMPUTE = {
 
 
 def reports_prune(*, keep: int | None = None) -> int:
-    """Keep the `keep` (MAX_REPORTS) newest reports of each kind; delete the rest and their files.
+    """Keep the `keep` (MAX_REPORTS) newest successful reports of each kind, and as many failed
+    or skipped ones apart; delete the rest and their files.
 
+    Counted apart, so that a run of failed or skipped reports (a quiet night, a broken
+    reference file) never pushes the last good report out of the charts and the triggers.
     The files go only once the deletion is committed, so a rolled-back prune never leaves a
     row pointing at a deleted file.
     """
     keep = settings.MAX_REPORTS if keep is None else keep
+    ok = MonitoringReport.Status.OK
     with transaction.atomic():
         doomed: list[int] = []
         for kind in KINDS:
-            newest_first = MonitoringReport.objects.filter(kind=kind).order_by("-created_at", "-pk")
-            doomed += list(newest_first.values_list("pk", flat=True)[keep:])
+            of_kind = MonitoringReport.objects.filter(kind=kind).order_by("-created_at", "-pk")
+            for group in (of_kind.filter(status=ok), of_kind.exclude(status=ok)):
+                doomed += list(group.values_list("pk", flat=True)[keep:])
         if not doomed:
             return 0
         rows = MonitoringReport.objects.filter(pk__in=doomed)

@@ -52,6 +52,37 @@ def production_frame(
     return frame
 
 
+def labelled_frame(*, since: datetime, until: datetime) -> pd.DataFrame:
+    """Predictions whose feedback ARRIVED in [since, until), whenever they were made.
+
+    The columns of production_frame(); `actual` is always known. The performance report reads
+    its labelled rows here, so a label given days after its prediction is counted.
+    """
+    queryset = Feedback.objects.filter(created_at__gte=since, created_at__lt=until)
+    fields = [f"prediction__{c}" for c in _COLUMNS] + [
+        "prediction__probability",
+        "prediction__label",
+        "prediction__model_version__version",
+        "prediction__created_at",
+        "actual",
+    ]
+    rows = list(queryset.order_by("created_at", "pk").values_list(*fields))
+    frame = pd.DataFrame.from_records(
+        rows,
+        columns=[
+            *FEATURE_NAMES,
+            "probability",
+            "prediction",
+            "model_version",
+            "created_at",
+            "actual",
+        ],
+    )
+    frame["prediction"] = frame["prediction"].astype(int)
+    frame["actual"] = frame["actual"].astype(int)
+    return frame
+
+
 def claimed_frame(run_id: int) -> pd.DataFrame:
     """The rows a retrain run claimed: the nine features and `Depression` from the feedback,
     then `prediction_id` (text), by which an erasure is purged from the run's archive."""

@@ -16,7 +16,7 @@ from training import serving
 from training.features import FEATURE_NAMES
 from training.selectors import FIELD_OF
 
-from . import bulk, messaging, ranges, selectors
+from . import bulk, ranges, selectors
 from .models import Feedback, Prediction
 from .validation import implausible_day_warning
 
@@ -220,12 +220,15 @@ def _feedback_insert(
         raise FeedbackExists(f"Prediction {prediction.pk} already has its feedback.") from None
     total, pending = selectors.feedback_counts()
     outcome = FeedbackOutcome(feedback=feedback, total_feedbacks=total)
-    if pending >= settings.RETRAIN_THRESHOLD:
-        # After the commit, so that the retrain sees this row; the flag is set only when the
-        # message really left (see messaging.queue_retrain).
+    if pending - 1 < settings.RETRAIN_THRESHOLD <= pending:
+        # This feedback crossed the threshold: one retrain per crossing, not one per feedback
+        # above it. After the commit, so that the retrain sees this row; the flag is set only
+        # when a queued run was recorded and its message really left.
         transaction.on_commit(lambda: _trigger_retrain(outcome))
     return outcome
 
 
 def _trigger_retrain(outcome: FeedbackOutcome) -> None:
-    outcome.retrain_triggered = messaging.queue_retrain("feedback")
+    from training.retrain import retrain_request_on_feedback
+
+    outcome.retrain_triggered = retrain_request_on_feedback() is not None

@@ -57,6 +57,14 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     inlines = [ActivationInline]
     actions = ["activate_version"]
 
+    def changelist_view(self, request, extra_context=None):
+        from .checks import accuracy_threshold_problem
+
+        problem = accuracy_threshold_problem()
+        if problem:
+            self.message_user(request, problem, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="ROC AUC")
     def roc_auc(self, obj):
         return _fmt(obj.metrics.get("roc_auc"))

@@ -88,6 +88,11 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    files_pruned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A rejected version's files deleted (KEEP_REJECTED_VERSIONS).",
+    )
 
     class Meta:
         ordering = ["-version"]
@@ -141,6 +146,7 @@ class RetrainRun(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED_NO_TRIGGER = "skipped_no_trigger", "Skipped: no trigger"
         SKIPPED_ALREADY_RUNNING = "skipped_already_running", "Skipped: already running"
+        SKIPPED_UNCHANGED_DATA = "skipped_unchanged_data", "Skipped: same data as last rejected"
 
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     decision = models.CharField(max_length=32, choices=Decision.choices, default="running")
@@ -169,6 +175,9 @@ class RetrainRun(models.Model):
     task_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of a running retrain's worker."
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -178,6 +187,12 @@ class RetrainRun(models.Model):
             # One retrain at a time, guarded by the database itself.
             models.UniqueConstraint(
                 fields=["decision"], condition=Q(decision="running"), name="one_running_retrain"
+            ),
+            # One retrain per crossing of RETRAIN_THRESHOLD: one queued feedback request.
+            models.UniqueConstraint(
+                fields=["decision"],
+                condition=Q(decision="queued", trigger="feedback"),
+                name="one_queued_feedback_retrain",
             ),
         ]
 

@@ -272,8 +272,32 @@ TRAINING_SEED = env_int("TRAINING_SEED", 42)
 TRAINING_USE_PCA = env_bool("TRAINING_USE_PCA", False)
 TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", 2, minimum=1)
 RETRAIN_THRESHOLD = env_int("RETRAIN_THRESHOLD", 1000, minimum=1)
-DRIFT_THRESHOLD = env_float("DRIFT_THRESHOLD", 0.3, minimum=0, maximum=1)
+# Share of drifted features above which the data counts as drifted: 0.2 = two of the nine
+# (a covariate shift of sleep and stress moves exactly two; above DRIFT_MIN_ROWS, stable
+# traffic flags at most one, see docs/loop.md).
+DRIFT_THRESHOLD = env_float("DRIFT_THRESHOLD", 0.2, minimum=0, maximum=1)
 ACCURACY_THRESHOLD = env_float("ACCURACY_THRESHOLD", 0.85, minimum=0, maximum=1)
+# The performance trigger and its alert (training.triggers, monitoring.alert_rules): "relative"
+# compares production with the model's own held-out figure (PERFORMANCE_METRIC, minus
+# PERFORMANCE_TOLERANCE) and needs the drop to be significant for the labelled rows;
+# "absolute" is the original rule, production accuracy below ACCURACY_THRESHOLD.
+PERFORMANCE_TRIGGER = env_choice("PERFORMANCE_TRIGGER", "relative", ("relative", "absolute"))
+PERFORMANCE_METRIC = env_choice("PERFORMANCE_METRIC", "roc_auc", ("roc_auc", "f1", "accuracy"))
+PERFORMANCE_TOLERANCE = env_float("PERFORMANCE_TOLERANCE", 0.02, minimum=0, maximum=1)
+# One-sided confidence of the significance test (a Wilson, Hanley-McNeil or bootstrap bound).
+PERFORMANCE_CONFIDENCE = env_float("PERFORMANCE_CONFIDENCE", 0.95, minimum=0.5, maximum=0.999)
+# Fewest production rows in the window for a drift report: below it, noise alone flags
+# features (measured with `manage.py simulate --scenario stable`, see docs/loop.md).
+DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 500, minimum=1)
+# The feedback that crosses RETRAIN_THRESHOLD queues its retrain this many seconds later, so
+# that a burst of labels makes one retrain on all of them.
+RETRAIN_FEEDBACK_DELAY_SECONDS = env_int("RETRAIN_FEEDBACK_DELAY_SECONDS", 3600, minimum=0)
+# Rejected model versions whose files are kept (their rows always stay).
+KEEP_REJECTED_VERSIONS = env_int("KEEP_REJECTED_VERSIONS", 5, minimum=0)
+# A running retrain writes a heartbeat every RETRAIN_HEARTBEAT_SECONDS; one silent for
+# RETRAIN_HEARTBEAT_TIMEOUT seconds lost its worker, and the next request frees its slot.
+RETRAIN_HEARTBEAT_SECONDS = env_int("RETRAIN_HEARTBEAT_SECONDS", 30, minimum=1)
+RETRAIN_HEARTBEAT_TIMEOUT = env_int("RETRAIN_HEARTBEAT_TIMEOUT", 300, minimum=10)
 F1_THRESHOLD = env_float("F1_THRESHOLD", 0.0, minimum=0, maximum=1)
 PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0, minimum=0, maximum=1)
 MIN_LABELLED_ROWS = env_int("MIN_LABELLED_ROWS", 30, minimum=1)

@@ -18,6 +18,17 @@ def _retrain_settings(settings):
     settings.ADMINS = [("Ops", "ops@example.org")]
 
 
+@pytest.fixture
+def eager():
+    """Run queued tasks (the alert deliveries) in-process, so a test counts what is sent."""
+    from mindpulse.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
 def student_rows(n: int, *, seed: int) -> list[dict]:
     """Generated students as validated feature dicts (no blanks), with their label."""
     frame = datagen.generate_students(n, seed=seed)
