@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import artifacts, datagen, pipeline
+from . import artifacts, datagen, fairness, pipeline, uncertainty
 from .features import FEATURE_NAMES, TARGET
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
 from .selectors import FIELD_OF
@@ -129,6 +129,7 @@ def model_train(
         use_pca=settings.TRAINING_USE_PCA,
         n_jobs=settings.TRAINING_N_JOBS,
         progress=progress,
+        max_ece=settings.MAX_ECE,
     )
 
 
@@ -140,6 +141,7 @@ def candidates_summary(outcome: pipeline.TrainingOutcome) -> list[dict]:
             "fit_seconds": r.fit_seconds,
             "validation": r.val_metrics,
             "test": r.test_metrics,
+            "calibration": {k: v for k, v in r.calibration.items() if "reliability" not in k},
             "params": r.params,
             "winner": r.algorithm == outcome.winner.algorithm,
         }
@@ -163,6 +165,7 @@ def model_register(
     directory = Path(settings.ARTIFACTS_DIR)
     token = uuid.uuid4().hex[:8]
     next_version = (ModelVersion.objects.aggregate(m=Max("version"))["m"] or 0) + 1
+    test_proba = pipeline.predict_proba(winner.pipeline, outcome.split.X_test)
     payload = {
         "format_version": artifacts.FORMAT_VERSION,
         "algorithm": winner.algorithm,
@@ -181,6 +184,13 @@ def model_register(
         status=status,
         params=winner.params,
         metrics=winner.test_metrics,
+        intervals=uncertainty.intervals(
+            outcome.split.y_test, test_proba, winner.threshold, seed=settings.TRAINING_SEED
+        ),
+        calibration=winner.calibration,
+        groups=fairness.group_table(
+            outcome.split.X_test, outcome.split.y_test, test_proba, winner.threshold
+        ),
         candidates=candidates_summary(outcome),
         selection_metric=metric or settings.MODEL_SELECTION_METRIC,
         threshold=float(winner.threshold),
