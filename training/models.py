@@ -78,6 +78,9 @@ class ModelVersion(models.Model):
     groups = models.JSONField(
         default=dict, blank=True, help_text="Per Gender and Department metrics on the test split."
     )
+    data_summary = models.JSONField(
+        default=dict, blank=True, help_text="Training data: sources, rows, ranges (model card)."
+    )
     candidates = models.JSONField(default=list, help_text="Every candidate of its training run.")
     selection_metric = models.CharField(max_length=32)
     threshold = models.FloatField()

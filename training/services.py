@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import artifacts, datagen, fairness, pipeline, uncertainty
+from . import artifacts, card, datagen, fairness, pipeline, uncertainty
 from .features import FEATURE_NAMES, TARGET
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
 from .selectors import FIELD_OF
@@ -191,6 +191,7 @@ def model_register(
         groups=fairness.group_table(
             outcome.split.X_test, outcome.split.y_test, test_proba, winner.threshold
         ),
+        data_summary=card.data_summary(outcome, _sources(run)),
         candidates=candidates_summary(outcome),
         selection_metric=metric or settings.MODEL_SELECTION_METRIC,
         threshold=float(winner.threshold),
@@ -205,6 +206,28 @@ def model_register(
         reference_sha256=reference_sha,
         run=run,
     )
+
+
+def _sources(run: RetrainRun | None) -> list[dict]:
+    """Where the training rows came from: each imported file (its name, not the server's
+    path) and the production rows a retrain claimed."""
+    sources = [
+        {
+            "source": Path(d.source).name if "/" in d.source else d.source,
+            "rows": d.rows_added,
+            "date": d.created_at.date().isoformat(),
+        }
+        for d in DatasetImport.objects.order_by("created_at")
+    ]
+    if run is not None and run.rows_production:
+        sources.append(
+            {
+                "source": f"production predictions with feedback (retrain #{run.pk})",
+                "rows": run.rows_production,
+                "date": run.started_at.date().isoformat(),
+            }
+        )
+    return sources
 
 
 def _write_reference(outcome: pipeline.TrainingOutcome, path: Path) -> tuple[str, str]:
