@@ -21,6 +21,7 @@ import numpy as np
 from monitoring import cbpe
 from training import fairness, pipeline, uncertainty
 from training.datagen import read_students_csv
+from training.features import FEATURE_NAMES
 
 
 def _f(value, digits: int = 3) -> str:
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("csv")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-ece", type=float, default=pipeline.MAX_ECE)
+    parser.add_argument("--cost", action="store_true", help="also time the fast path per row")
     args = parser.parse_args(argv)
 
     frame, stats = read_students_csv(args.csv)
@@ -117,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
             f"| {metric} | {_f(estimate[metric])} | {_f(realised[metric])} "
             f"| {_f(after_shift[metric])} |"
         )
+    if args.cost:
+        from .children import model_cost
+
+        scored = frame.dropna().reset_index(drop=True)
+        print("\nPer-row cost of the compiled fast path (median µs, this machine):\n")
+        for r in outcome.results:
+            cost = model_cost(r.pipeline, scored, FEATURE_NAMES)
+            print(
+                f"- {r.algorithm}: {cost['fast_one_us']:.1f} µs; behind an isotonic calibrator "
+                f"({cost['calibrated_knots']} knots) {cost['calibrated_one_us']:.1f} µs "
+                f"(compiled: {cost['calibrated_compiled']})"
+            )
     return 0
 
 

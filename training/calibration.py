@@ -89,22 +89,37 @@ class Calibrator:
         z = self.a * _logit(p) + self.b
         return 1.0 / (1.0 + np.exp(-z))
 
-    def apply_one(self, p: float) -> float:
-        """The same answer as apply() for one score, without numpy's per-call cost."""
+    def scalar_function(self):
+        """apply() for one float, as a closure over local copies of the numbers: the fast path
+        calls it once a prediction, and attribute lookups would cost as much as the arithmetic.
+        Same formula as np.interp, so both agree to the last bits or so."""
+        exp, log, bisect_right = math.exp, math.log, bisect.bisect_right
         if self.method == "isotonic":
-            x, y = self.x, self.y
-            if p <= x[0]:
-                return y[0]
-            if p >= x[-1]:
-                return y[-1]
-            i = bisect.bisect_right(x, p)
-            x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
-            # np.interp's formula, so both paths agree to the last bits.
-            slope = (y1 - y0) / (x1 - x0)
-            return slope * (p - x0) + y0
-        q = min(max(p, _LOGIT_EPS), 1 - _LOGIT_EPS)
-        z = self.a * math.log(q / (1 - q)) + self.b
-        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+            x, y = list(self.x), list(self.y)
+            first_x, last_x, first_y, last_y = x[0], x[-1], y[0], y[-1]
+            slopes = [
+                (y[i] - y[i - 1]) / (x[i] - x[i - 1]) if x[i] != x[i - 1] else 0.0
+                for i in range(1, len(x))
+            ]
+            slopes.insert(0, 0.0)
+
+            def isotonic(p: float) -> float:
+                if p <= first_x:
+                    return first_y
+                if p >= last_x:
+                    return last_y
+                i = bisect_right(x, p)
+                return slopes[i] * (p - x[i - 1]) + y[i - 1]
+
+            return isotonic
+        a, b, eps = self.a, self.b, _LOGIT_EPS
+
+        def sigmoid(p: float) -> float:
+            q = eps if p < eps else 1 - eps if p > 1 - eps else p
+            z = a * log(q / (1 - q)) + b
+            return 1.0 / (1.0 + exp(-z)) if z > -700 else 0.0
+
+        return sigmoid
 
     def describe(self) -> dict[str, Any]:
         if self.method == "isotonic":

@@ -159,7 +159,7 @@ class CompiledPredictor(Predictor):
         self.calibrator = calibrator
         self.pipeline = wrapper
         raw_one = self._one
-        apply_one = calibrator.apply_one
+        apply_one = calibrator.scalar_function()
 
         def one(features: Mapping[str, Any]) -> float:
             return apply_one(raw_one(features))

@@ -47,7 +47,9 @@ def test_it_applies_isotonic_knots_as_scikit_learn_predicts():
     reference = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p, y)
     probe = np.concatenate([rng.random(200), [-0.5, 0.0, 1.0, 1.5]])
     np.testing.assert_allclose(fitted.apply(probe), reference.predict(probe), atol=1e-12)
-    one = [fitted.apply_one(float(v)) for v in probe]
+    scalar = fitted.scalar_function()
+    one = [scalar(float(v)) for v in [*probe, *fitted.x]]  # the knots themselves too
+    probe = np.concatenate([probe, fitted.x])
     np.testing.assert_allclose(one, fitted.apply(probe), atol=1e-12)
 
 
@@ -58,7 +60,8 @@ def test_it_applies_the_sigmoid_the_same_row_by_row_and_in_batch():
     fitted = calibration.fit_calibrator(y, p, "sigmoid")
     assert fitted.a > 1.0  # p**3 is a steeper relation than p: the slope says so
     probe = np.array([0.0, 1e-9, 0.2, 0.5, 0.9, 1.0])
-    np.testing.assert_allclose([fitted.apply_one(v) for v in probe], fitted.apply(probe))
+    scalar = fitted.scalar_function()
+    np.testing.assert_allclose([scalar(v) for v in probe], fitted.apply(probe))
 
 
 def _miscalibrated(split):
