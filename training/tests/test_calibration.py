@@ -234,3 +234,19 @@ def test_it_confirms_a_real_widening_of_the_recall_gap_and_not_noise():
     assert wider["difference"] > 0.3 and wider["low"] > 0.05
     same = uncertainty.paired_gap_difference(y, masks, (fair, 0.45), (fair, 0.45))
     assert same["difference"] == 0.0 and same["low"] == 0.0
+
+
+def test_it_explains_a_calibrated_forest_in_its_own_units_and_serves_the_calibrated_figure(split):
+    from training.explain import explain
+
+    pipe = P.build_pipeline("random_forest", n_jobs=1).fit(split.X_train, split.y_train)
+    raw = P.predict_proba(pipe, split.X_val)
+    wrapper = calibration.CalibratedPipeline(
+        pipe, calibration.fit_calibrator(split.y_val, raw, "sigmoid")
+    )
+    predictor = fastpath.compile_predictor(wrapper)
+    row = split.X_test.head(1).to_dict("records")[0]
+    result = explain(predictor, row)
+    assert result.probability == pytest.approx(predictor.predict_proba_one(row))
+    assert result.value == pytest.approx(P.predict_proba(pipe, split.X_test.head(1))[0])
+    assert result.probability != pytest.approx(result.value)
