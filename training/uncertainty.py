@@ -47,19 +47,20 @@ def _weights(n: int, resamples: int, seed: int):
         yield rng.multinomial(n, uniform, size=size).astype(np.float64)
 
 
-def _auc(w: np.ndarray, y: np.ndarray, inverse: np.ndarray, unique: int) -> np.ndarray:
-    """Weighted ROC AUC per row of w (resamples x rows); scores grouped by `inverse`."""
-    out = np.empty(len(w))
-    for r, weights in enumerate(w):
-        pos = np.bincount(inverse, weights=weights * y, minlength=unique)
-        neg = np.bincount(inverse, weights=weights * (1 - y), minlength=unique)
-        total_pos, total_neg = pos.sum(), neg.sum()
-        if total_pos == 0 or total_neg == 0:
-            out[r] = np.nan
-            continue
-        below = np.cumsum(neg) - neg  # negatives with a strictly lower score
-        out[r] = float(np.dot(pos, below + 0.5 * neg) / (total_pos * total_neg))
-    return out
+def _auc(w: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Weighted ROC AUC per row of w (resamples x rows): the rows sorted by score once, the
+    weights of positives and negatives summed per distinct score, ties counted one half."""
+    if len(p) == 0:
+        return np.full(len(w), np.nan)
+    order = np.argsort(p, kind="stable")
+    ordered = p[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    weights, labels = w[:, order], y[order]
+    pos = np.add.reduceat(weights * labels, starts, axis=1)
+    neg = np.add.reduceat(weights * (1 - labels), starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives with a strictly lower score
+    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+    return _ratio(wins, pos.sum(axis=1) * neg.sum(axis=1))
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -76,14 +77,13 @@ def metric_samples(w: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: float
     fn = w @ (y * (1 - predicted))
     positives = tp + fn
     negatives = n - positives
-    unique, inverse = np.unique(p, return_inverse=True)
     return {
         "accuracy": _ratio(n - fp - fn, n),
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, positives),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "false_positive_rate": _ratio(fp, negatives),
-        "roc_auc": _auc(w, y, inverse, len(unique)),
+        "roc_auc": _auc(w, y, p),
         "brier": _ratio(w @ ((p - y) ** 2), n),
         "ece": _ece(w, y, p),
         "prevalence": _ratio(positives, n),
