@@ -23,8 +23,8 @@ import time
 from functools import wraps
 
 from django.conf import settings
-from django.utils.crypto import salted_hmac
 from django.template.response import TemplateResponse
+from django.utils.crypto import salted_hmac
 from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)

@@ -305,3 +305,60 @@ def model_train_initial(*, progress: Callable | None = None, by=None) -> ModelVe
     outcome = model_train(frame, progress=progress)
     version = model_register(outcome)
     return model_activate(version, by=by, reason="trained with manage.py train")
+
+
+def model_evidence_backfill(version: ModelVersion, *, dry_run: bool = False) -> list[str]:
+    """Give a version registered before calibration, intervals and the group table its
+    figures, from the test rows and scores of its own registered reference file (verified
+    against its sha256). Returns the fields filled (none when it has them all already). The
+    existing metric fields are kept; ece and log_loss are added beside them."""
+    missing = [f for f in ("intervals", "groups", "calibration") if not getattr(version, f)]
+    if "ece" not in version.metrics:
+        missing.append("metrics")
+    if not version.data_summary:
+        missing.append("data_summary")
+    if not missing or dry_run:
+        return missing
+    path = Path(settings.ARTIFACTS_DIR) / version.reference_path
+    if artifacts.sha256_file(path) != version.reference_sha256:
+        raise artifacts.ArtifactError(f"{path.name} does not match its recorded sha256")
+    frame = pd.read_parquet(path)
+    test = frame[(frame["split"] == "test") & frame["probability"].notna()]
+    y = test[TARGET].astype(int).to_numpy()
+    proba = test["probability"].astype(float).to_numpy()
+    features = test.loc[:, list(FEATURE_NAMES)].reset_index(drop=True)
+    t = float(version.threshold)
+    if "metrics" in missing:
+        scored = pipeline.evaluate(y, proba, t)
+        version.metrics = {**version.metrics, "ece": scored["ece"], "log_loss": scored["log_loss"]}
+    if "intervals" in missing:
+        version.intervals = uncertainty.intervals(y, proba, t, seed=version.seed)
+    if "groups" in missing:
+        version.groups = fairness.group_table(features, y, proba, t)
+    if "calibration" in missing:
+        from .calibration import ECE_BINS, expected_calibration_error, reliability_curve
+
+        version.calibration = {
+            "bins": ECE_BINS,
+            "binning": "equal-width",
+            "method": "none (registered before calibration)",
+            "test_ece": expected_calibration_error(y, proba),
+            "test_reliability": reliability_curve(y, proba),
+        }
+    if "data_summary" in missing:
+        parts = {name: frame[frame["split"] == name] for name in ("train", "validation", "test")}
+        split = pipeline.DatasetSplit(
+            *(
+                value
+                for name in ("train", "validation", "test")
+                for value in (
+                    parts[name].loc[:, list(FEATURE_NAMES)].reset_index(drop=True),
+                    parts[name][TARGET].astype(int).to_numpy(),
+                )
+            )
+        )
+        version.data_summary = card.data_summary(
+            pipeline.TrainingOutcome([], None, split, version.data_fingerprint, len(frame))
+        )
+    version.save(update_fields=[*missing])
+    return missing
