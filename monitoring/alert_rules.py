@@ -30,6 +30,7 @@ REPORTS_STALE = "reports_stale"
 WARNINGS_JUMP = "warnings_jump"
 LABELS_CLIENT_SHARE = "labels_client_share"
 LABELS_CALIBRATION = "labels_calibration"
+GROUP_RECALL_GAP = "group_recall_gap"
 
 # The out-of-training-range jump: the share of predictions with warnings in the latest window
 # exceeds max(JUMP_FACTOR x the previous window's share, previous + JUMP_MIN_INCREASE), and
@@ -127,6 +128,30 @@ def performance(summary: dict, *, accuracy_floor: float | None, f1_floor: float)
             )
         )
     return found
+
+
+def group_recall_gap(summary: dict, max_gap: float) -> Finding | None:
+    """The recall gap between the groups of Gender or Department, on the labelled production
+    rows of a model-performance report, above MAX_GROUP_RECALL_GAP."""
+    worst = (summary.get("groups") or {}).get("worst_recall_gap")
+    if not worst or worst["gap"] <= max_gap:
+        return None
+    feature, gap = worst["feature"], worst["gap"]
+    groups = summary["groups"]["features"][feature]["groups"]
+    recalls = ", ".join(
+        f"{g['group']} {g['recall']['value']:.2f} ({g['positives']} depressed)"
+        for g in groups
+        if g["recall"]["value"] is not None
+    )
+    version = summary.get("model_version")
+    return Finding(
+        GROUP_RECALL_GAP,
+        WARNING,
+        f"Model v{version} finds depressed students unequally across {feature}: recall gap "
+        f"{gap:.2f} above {max_gap:.2f} (MAX_GROUP_RECALL_GAP). Recall by group: {recalls}.",
+        dedup_key=f"{GROUP_RECALL_GAP}:{feature}",
+        context={"feature": feature, "gap": gap, "threshold": max_gap, "model_version": version},
+    )
 
 
 def task_failed(task: str, task_id: str | None, exception: BaseException | None) -> Finding:

@@ -138,6 +138,7 @@ def _report_findings(run: MonitoringRun) -> list[rules.Finding | None]:
             accuracy_floor=None if relative else settings.ACCURACY_THRESHOLD,
             f1_floor=settings.F1_THRESHOLD,
         )
+        findings.append(rules.group_recall_gap(performance.summary, settings.MAX_GROUP_RECALL_GAP))
     windows = [r for r in reports.values() if r.window_start and r.window_end]
     if windows:
         findings.append(warnings_jump(windows[0].window_start, windows[0].window_end))

@@ -22,12 +22,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from predictions import selectors as prediction_selectors
-from training import artifacts
+from training import artifacts, fairness
 from training import selectors as training_selectors
 from training.features import FEATURE_NAMES, TARGET
 from training.models import ModelVersion
 
-from . import selectors
+from . import cbpe, selectors
 from .models import MonitoringReport, MonitoringRun
 
 logger = logging.getLogger(__name__)
@@ -324,7 +324,15 @@ def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, in
     )
     if labelled.empty:
         _require_production(inputs)
+    current = inputs.current
+    if "model_version" in current:
+        served = current.loc[current["model_version"] == inputs.version.version, "probability"]
+    else:  # no prediction in the window: only late labels arrived in it
+        served = current.iloc[0:0].get("probability", [])
     own = labelled[labelled["model_version"] == inputs.version.version]
+    # Estimated on ALL of the version's predictions of the window, labelled or not, so the
+    # figure exists every report, also when too few labels came back to compute the real one.
+    estimated = cbpe.estimate(list(served), inputs.version.threshold)
     counts = {
         "reference_rows": len(reference),
         "current_rows": len(own),
@@ -332,6 +340,7 @@ def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, in
         "labelled_other_versions": len(labelled) - len(own),
         "min_labelled_rows": settings.MIN_LABELLED_ROWS,
         "model_version": inputs.version.version,
+        "estimated": estimated,
     }
     if len(own) < settings.MIN_LABELLED_ROWS:
         raise Skip(
@@ -352,6 +361,13 @@ def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, in
         reference, production, threshold=inputs.version.threshold, html_path=html_path
     )
     summary.update({k: v for k, v in counts.items() if k != "current_rows"})
+    summary["groups"] = fairness.group_table(
+        own,
+        own["actual"].astype(int).to_numpy(),
+        own["probability"].astype(float).to_numpy(),
+        inputs.version.threshold,
+    )
+    summary["max_group_recall_gap"] = settings.MAX_GROUP_RECALL_GAP
     return summary, len(reference), len(own)
 
 

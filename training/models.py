@@ -69,6 +69,18 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     params = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, help_text="Test-split metrics of this model.")
+    intervals = models.JSONField(
+        default=dict, blank=True, help_text="95 % bootstrap intervals of the test metrics."
+    )
+    calibration = models.JSONField(
+        default=dict, blank=True, help_text="ECE, Brier and reliability curve, before and after."
+    )
+    groups = models.JSONField(
+        default=dict, blank=True, help_text="Per Gender and Department metrics on the test split."
+    )
+    data_summary = models.JSONField(
+        default=dict, blank=True, help_text="Training data: sources, rows, ranges (model card)."
+    )
     candidates = models.JSONField(default=list, help_text="Every candidate of its training run.")
     selection_metric = models.CharField(max_length=32)
     threshold = models.FloatField()
@@ -164,6 +176,11 @@ class RetrainRun(models.Model):
     )
     champion_score = models.FloatField(null=True, blank=True)
     challenger_score = models.FloatField(null=True, blank=True)
+    comparison = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Paired difference challenger - champion with its interval; ECE and gap checks.",
+    )
     new_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

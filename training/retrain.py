@@ -325,6 +325,7 @@ def _execute_steps(run: RetrainRun, clock: _Clock) -> None:
         promote = comparison.promote
         run.selection_metric, run.champion, run.reason = metric, champion, comparison.reason
         run.challenger_score = comparison.challenger.get(metric)
+        run.comparison = comparison.evidence
         if comparison.champion is not None:
             run.champion_score = comparison.champion.get(metric)
         run.candidates = services.candidates_summary(outcome) + _gate_entries(
@@ -338,6 +339,7 @@ def _execute_steps(run: RetrainRun, clock: _Clock) -> None:
             "champion",
             "challenger_score",
             "champion_score",
+            "comparison",
             "candidates",
             "reason",
         )

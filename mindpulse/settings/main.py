@@ -266,6 +266,7 @@ SELECTION_METRICS = (
     "precision",
     "recall",
     "brier",
+    "log_loss",
 )
 MODEL_SELECTION_METRIC = env_choice("MODEL_SELECTION_METRIC", "roc_auc", SELECTION_METRICS)
 TRAINING_SEED = env_int("TRAINING_SEED", 42)
@@ -299,7 +300,18 @@ KEEP_REJECTED_VERSIONS = env_int("KEEP_REJECTED_VERSIONS", 5, minimum=0)
 RETRAIN_HEARTBEAT_SECONDS = env_int("RETRAIN_HEARTBEAT_SECONDS", 30, minimum=1)
 RETRAIN_HEARTBEAT_TIMEOUT = env_int("RETRAIN_HEARTBEAT_TIMEOUT", 300, minimum=10)
 F1_THRESHOLD = env_float("F1_THRESHOLD", 0.0, minimum=0, maximum=1)
-PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0, minimum=0, maximum=1)
+# The non-inferiority margin of the gate: promoted when the lower end of the 95 % interval of
+# (challenger - champion) on the same rows is at least -PROMOTION_TOLERANCE (see gate.py).
+PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.01, minimum=0, maximum=1)
+# A candidate whose expected calibration error (10 equal-width bins) on validation exceeds this
+# is calibrated on validation; the gate refuses a challenger whose test ECE still exceeds it.
+MAX_ECE = env_float("MAX_ECE", 0.03, minimum=0, maximum=1)
+# Largest recall gap between the groups of Gender or Department tolerated in production (an
+# alert above it). Default: the 95th percentile of the worst gap over bootstrap resamples of
+# the real sample's test split (0.44, bench/model_card.py), rounded up.
+MAX_GROUP_RECALL_GAP = env_float("MAX_GROUP_RECALL_GAP", 0.45, minimum=0, maximum=1)
+# The gate refuses a challenger whose worst recall gap exceeds the champion's by more than this.
+GROUP_GAP_TOLERANCE = env_float("GROUP_GAP_TOLERANCE", 0.05, minimum=0, maximum=1)
 MIN_LABELLED_ROWS = env_int("MIN_LABELLED_ROWS", 30, minimum=1)
 # --- Label provenance (predictions.selectors.usable_labels, docs/security.md): the feedback
 # sources a retrain learns from. student_link counts only when the feedback came at least

@@ -204,6 +204,9 @@ SITE: dict[str, Case] = {
     "predictions/<uuid:pk>/thanks/": Case(
         lambda w: f"/predictions/{w.answered.pk}/thanks/", ALL_OK
     ),
+    "models/v<int:version>/": Case(
+        lambda w: f"/models/v{w.prediction.model_version.version}/", ALL_OK
+    ),
     "api/predict": Case(at("/api/predict"), ALL_OK, "post", lambda w: FEATURES, json=True),
     "predict": Case(at("/predict"), ALL_OK, "post", lambda w: FEATURES, json=True),
     "api/predict/batch": Case(at("/api/predict/batch"), ALL_OK, "post", _csv),
