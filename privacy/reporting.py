@@ -10,7 +10,7 @@ import ipaddress
 
 from django.views.debug import SafeExceptionReporterFilter
 
-from mindpulse.throttling import client_key
+from mindpulse.throttling import client_key_for, login_client_address
 
 # Request headers that carry a client address.
 ADDRESS_META = ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
@@ -19,12 +19,19 @@ _PSEUDONYM_PREFIX = 0xFD << 120
 
 
 def axes_client_key(request) -> str:
-    """The client's pseudonymous key (mindpulse.throttling.client_key) written as an IPv6
-    address in fd00::/8, because django-axes stores it in an IP address column.
+    """The pseudonym of the client address django-axes locks out: the same address as the
+    rate limits (mindpulse.throttling.login_client_address: the NUM_PROXIES-th from the right
+    of X-Forwarded-For, or the peer when that is not an address), never the address itself.
 
     Stable within a rotation period, so lock-outs by username+address still work.
     """
-    key = int(client_key(request)[:30], 16)
+    return axes_pseudonym(login_client_address(request))
+
+
+def axes_pseudonym(address: str) -> str:
+    """The keyed hash of `address` (mindpulse.throttling.client_key_for) written as an IPv6
+    address in fd00::/8, because django-axes stores it in an IP address column."""
+    key = int(client_key_for(address)[:30], 16)
     return str(ipaddress.IPv6Address(_PSEUDONYM_PREFIX | key))
 
 
@@ -44,7 +51,7 @@ class ScrubbingExceptionReporterFilter(SafeExceptionReporterFilter):
             if name in meta:
                 meta[name] = self.cleansed_substitute
         if request is not None and "REMOTE_ADDR" in getattr(request, "META", {}):
-            meta["MINDPULSE_CLIENT_KEY"] = client_key(request)
+            meta["MINDPULSE_CLIENT_KEY"] = client_key_for(login_client_address(request))
         return meta
 
     def get_post_parameters(self, request):

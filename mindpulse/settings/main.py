@@ -141,9 +141,9 @@ AXES_LOCKOUT_PARAMETERS = [
     for item in env_list("AXES_LOCKOUT_PARAMETERS", ["username+ip_address"])
 ]
 AXES_RESET_ON_SUCCESS = True
-# The same client address as the rate limits (the NUM_PROXIES-th from the right of
-# X-Forwarded-For): behind a proxy, REMOTE_ADDR is the proxy's, shared by everyone.
-AXES_CLIENT_IP_CALLABLE = "mindpulse.throttling.login_client_address"
+# The client address is the same as the rate limits' (the NUM_PROXIES-th from the right of
+# X-Forwarded-For: behind a proxy, REMOTE_ADDR is the proxy's, shared by everyone), recorded as
+# its pseudonym: AXES_CLIENT_IP_CALLABLE is set with the privacy settings below.
 
 # --- Content-Security-Policy (django-csp): only this origin's scripts, styles, images and
 # frames; no inline script or style anywhere (the Evidently report file sets its own, stricter
@@ -466,7 +466,8 @@ EXPORTS_DIR = Path(env_str("EXPORTS_DIR", str(VAR_DIR / "exports")))
 BACKUP_ENCRYPTION_KEY = env_str("BACKUP_ENCRYPTION_KEY", "") or ""
 # Error reports (ADMINS mail, debug pages) never show the client address or a request body.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "privacy.reporting.ScrubbingExceptionReporterFilter"
-# django-axes records and logs the client's pseudonymous key, not its address.
+# django-axes locks out the rate limits' client address (see above), recorded and logged as
+# its pseudonymous key, never the address.
 AXES_CLIENT_IP_CALLABLE = "privacy.reporting.axes_client_key"
 
 # --- Logs: one line per request, task and model decision (mindpulse.logs).

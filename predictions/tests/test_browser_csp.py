@@ -81,6 +81,7 @@ def test_it_works_under_the_csp_in_a_real_browser(
     page.fill("#id_Social_Media_Hours", "5")
     page.fill("#id_Physical_Activity", "10")
     page.fill("#id_Stress_Level", "9")
+    page.check("#id_consent")  # kept, so that the result page has its own URL (issue 17)
     page.click("button[type=submit].primary")
     page.wait_for_url(re.compile(r"/predictions/[0-9a-f-]{36}/$"))
     bars = page.locator(".factor-list .bar rect")
