@@ -108,18 +108,13 @@ class Bench:
             return
         self.stop_web()
         workers, _, threads = config.partition("x")
-        args = [
-            str(Path(self.python).with_name("gunicorn")),
-            "mindpulse.wsgi",
-            f"--bind=127.0.0.1:{self.port}",
-            f"--workers={int(workers)}",
-            "--backlog=256",
-        ]
-        if threads:
-            args += [f"--threads={int(threads)}", "--worker-class=gthread", "--keep-alive=30"]
-        else:
-            args += ["--worker-class=sync"]
-        self.web = self.procs.start("gunicorn", args, env=self.env, cwd=ROOT)
+        # Exactly the command line that Docker, docker-compose and `manage.py serve` run
+        # (gunicorn.conf.py); only the worker and thread counts under comparison differ.
+        from mindpulse.management.commands.serve import web_command
+
+        args = web_command(bin_dir=str(Path(self.python).parent), host="127.0.0.1", port=self.port)
+        env = {**self.env, "WEB_WORKERS": str(int(workers)), "WEB_THREADS": str(int(threads or 1))}
+        self.web = self.procs.start("gunicorn", args, env=env, cwd=ROOT)
         self.web_config = config
         try:
             wait_http(f"{self.url}/api/health", process=self.web)

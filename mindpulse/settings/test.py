@@ -17,3 +17,6 @@ CSRF_COOKIE_SECURE = False
 # Throttling is off unless a test turns it on (tests post far more than a client would);
 # a live server started by a test may turn it on through the environment.
 THROTTLE_ENABLED = env_bool("THROTTLE_ENABLED", False)  # noqa: F405
+# Tests that promote a version expect the next request to serve it: the loader thread is off
+# unless a test turns it on (training/tests/test_serving_background.py).
+MODEL_LOAD_IN_BACKGROUND = env_bool("MODEL_LOAD_IN_BACKGROUND", False)  # noqa: F405
