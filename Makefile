@@ -10,14 +10,16 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test lint format bench clean
 
-$(VENV)/.runtime: requirements.txt
+# requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
+# transitive dependency is pinned by constraints.txt, the same lock the images install with.
+$(VENV)/.runtime: requirements.txt requirements/web.txt requirements/worker.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 run: $(VENV)/.runtime

@@ -72,7 +72,11 @@ def periodic_expiry_ensure(task) -> bool:
     return True
 
 
-PERIODIC_TASKS = ("training.tasks.retrain", "monitoring.tasks.run_reports", "monitoring.check_alerts")
+PERIODIC_TASKS = (
+    "training.tasks.retrain",
+    "monitoring.tasks.run_reports",
+    "monitoring.check_alerts",
+)
 
 
 def periodic_expiries_ensure(*, using: str = "default", **kwargs) -> int:

@@ -2,13 +2,13 @@
 
 from django.contrib import admin
 
-from mindpulse.admin import ReadOnlyAdmin
+from mindpulse.admin import BigTableAdmin
 
 from .models import Feedback, Prediction
 
 
 @admin.register(Prediction)
-class PredictionAdmin(ReadOnlyAdmin):
+class PredictionAdmin(BigTableAdmin):
     list_display = (
         "id",
         "created_at",
@@ -22,7 +22,6 @@ class PredictionAdmin(ReadOnlyAdmin):
     list_filter = ("channel", "label", "model_version")
     list_select_related = ("model_version", "feedback")
     date_hierarchy = "created_at"
-    show_full_result_count = False
 
     @admin.display(boolean=True, description="Feedback")
     def has_feedback(self, obj):
@@ -30,9 +29,8 @@ class PredictionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(ReadOnlyAdmin):
+class FeedbackAdmin(BigTableAdmin):
     list_display = ("prediction_id", "actual", "created_at", "consumed_by")
     list_filter = ("actual", ("consumed_by", admin.EmptyFieldListFilter))
     list_select_related = ("consumed_by",)
     date_hierarchy = "created_at"
-    show_full_result_count = False
