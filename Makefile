@@ -8,7 +8,7 @@ export DEBUG ?= true
 # the web server and the other candidate fits on 2 cores.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-tables clean
 
 # requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
 # transitive dependency is pinned by constraints.txt, the same lock the images install with.
@@ -35,6 +35,11 @@ test: $(VENV)/.dev
 # Options: make bench BENCH_ARGS="--runs 5 --only predict,feedback".
 bench: $(VENV)/.runtime
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# /metrics, the admin lists and the reports' window at 10,000,000 predictions, in a scratch
+# Postgres database (bench/big_tables.py). Options: make bench-tables TABLES_ARGS="--rows 1000000".
+bench-tables: $(VENV)/.runtime
+	$(PY) -m bench.big_tables $(TABLES_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
