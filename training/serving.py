@@ -16,6 +16,7 @@ answer with.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -59,6 +60,17 @@ class _State:
 
 
 _state = _State()
+
+
+def _after_fork_in_child() -> None:
+    # A loader thread does not survive fork(): a child must not wait for it forever, nor
+    # inherit a lock held by a thread that no longer exists.
+    _state.lock = threading.Lock()
+    _state.loading = None
+    _state.loader = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _signature(row: ModelVersion) -> tuple:

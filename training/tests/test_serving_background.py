@@ -69,3 +69,25 @@ def test_it_keeps_the_previous_version_when_the_new_file_is_refused(
     assert serving.refusal() is None  # something answers
     assert "model_refused" in caplog.text
     assert ModelVersion.objects.get(status="active").pk == second.pk
+
+
+def test_it_forgets_a_load_in_flight_in_a_forked_child(active_model, trained_outcome, held_load):
+    import os
+
+    release, _ = held_load
+    release.set()
+    serving.get_active_model()
+    release.clear()
+    services.model_activate(services.model_register(trained_outcome), reason="test")
+    serving.get_active_model()  # the loader thread now waits on `release`
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's loader thread does not exist here
+        state = serving._state
+        ok = state.loading is None and state.loader is None and state.lock.acquire(timeout=1)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
