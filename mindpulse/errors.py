@@ -87,6 +87,13 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if _chunked_without_length(request):
+            # Django reads a body only up to CONTENT_LENGTH: a chunked body would be taken for
+            # an empty one (and any size limit skipped). Say so instead.
+            message = "Send the body with a Content-Length header: chunked bodies are not read."
+            if wants_json(request):
+                return JsonResponse({"detail": message}, status=411)
+            return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -101,6 +108,11 @@ class RequestSizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+def _chunked_without_length(request) -> bool:
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return "chunked" in encoding and not request.META.get("CONTENT_LENGTH")
 
 
 # Celery options of the tasks that need the database: a database that is down for a while (a

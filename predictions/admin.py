@@ -31,6 +31,6 @@ class PredictionAdmin(BigTableAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(BigTableAdmin):
-    list_display = ("prediction_id", "actual", "created_at", "consumed_by")
-    list_filter = ("actual", ("consumed_by", admin.EmptyFieldListFilter), "created_at")
+    list_display = ("prediction_id", "actual", "source", "client_key", "created_at", "consumed_by")
+    list_filter = ("actual", "source", ("consumed_by", admin.EmptyFieldListFilter), "created_at")
     list_select_related = ("consumed_by",)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 from django.db import connection
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -19,25 +18,29 @@ from drf_spectacular.utils import (
 from rest_framework import permissions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mindpulse.auth import TokenAuthentication
 from mindpulse.throttling import client_key
 from training import serving
+from training.features import FEATURE_NAMES
 
 from . import batch, messaging, selectors, services
 from . import serializers as s
 from .models import Feedback, Prediction
-from .parsers import CSVParser, StrictJSONParser, check_body_size
+from .parsers import BoundedMultiPartParser, CSVParser, StrictJSONParser, check_body_size
 
 INVALID = "Invalid input."
+CSV_PATTERN = r"^" + ",".join(FEATURE_NAMES) + r"\r?\n(?:.|\n)*[0-9A-Za-z]"
 NO_MODEL = "No model is in service yet: the service is not ready. Try again later."
 
 _ERRORS = {
     400: OpenApiResponse(
         s.PredictionsValidationErrorSerializer, description="Invalid input, per field."
+    ),
+    411: OpenApiResponse(
+        s.PredictionsErrorSerializer, description="A chunked body without Content-Length."
     ),
     413: OpenApiResponse(
         s.PredictionsErrorSerializer, description="Body larger than MAX_REQUEST_BYTES."
@@ -134,7 +137,7 @@ def _version_number(prediction: Prediction) -> int:
 
 
 class BatchPredictView(PublicAPIView):
-    parser_classes = [StrictJSONParser, MultiPartParser, CSVParser]
+    parser_classes = [StrictJSONParser, BoundedMultiPartParser, CSVParser]
     throttle_scope = "batch"
 
     @extend_schema(
@@ -145,9 +148,20 @@ class BatchPredictView(PublicAPIView):
         "`errors` and no prediction; the valid rows are scored in one vectorised call and "
         "stored with channel `batch`.",
         request={
-            "application/json": s.FeaturesSerializer(many=True),
+            # Any list: each row is validated on its own and an invalid one gets `errors`.
+            "application/json": {
+                "type": "array",
+                "maxItems": batch.MAX_ROWS,
+                "items": {"description": "One row: the nine features (schema Features)."},
+            },
             "multipart/form-data": s.BatchUploadSerializer,
-            "text/csv": OpenApiTypes.STR,
+            "text/csv": {
+                "type": "string",
+                "description": "A CSV whose first line names the dataset's columns, then at "
+                "least one row (any column order and extra columns are accepted; the pattern "
+                "shows the dataset's own header).",
+                "pattern": CSV_PATTERN,
+            },
         },
         responses={200: s.BatchOutputSerializer, **_ERRORS, **_NO_MODEL},
     )

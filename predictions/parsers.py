@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
 
 
 class PayloadTooLarge(APIException):
@@ -101,6 +102,17 @@ class StrictJSONParser(JSONParser):
         return parse_json(data)
 
 
+class BoundedMultiPartParser(MultiPartParser):
+    """Django's multipart parsing, with its limits (DATA_UPLOAD_MAX_NUMBER_FIELDS: 1,000
+    fields) answered as the API's JSON 400 rather than Django's HTML error page."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except (TooManyFieldsSent, TooManyFilesSent, RequestDataTooBig) as exc:
+            raise ParseError(f"Multipart form parse error - {exc}") from None
+
+
 class CSVParser(BaseParser):
     """A raw `text/csv` body: returned as bytes, read by predictions.batch."""
 
@@ -111,7 +123,10 @@ class CSVParser(BaseParser):
 
 
 def check_body_size(request) -> None:
-    """413 when the declared body is larger than MAX_REQUEST_BYTES."""
+    """413 when the declared body is larger than MAX_REQUEST_BYTES (requests without a body,
+    like GET, are not checked)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
     meta = request.META
     try:
         length = int(meta.get("CONTENT_LENGTH") or 0)

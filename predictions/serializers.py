@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from training.features import FEATURES
 
-from .validation import NON_FIELD, unknown_field_errors, validate_features
+from .validation import IGNORED_FIELDS, NON_FIELD, unknown_field_errors, validate_features
 
 
 def _feature_field(feature):
@@ -34,7 +34,13 @@ class FeaturesSerializer(serializers.Serializer):
     """The nine features of one student (Kaggle names); Student_ID and Depression are ignored."""
 
     def get_fields(self):
-        return {feature.name: _feature_field(feature) for feature in FEATURES}
+        fields = {feature.name: _feature_field(feature) for feature in FEATURES}
+        # The dataset's other two columns are accepted and ignored (validation.IGNORED_FIELDS).
+        for name in sorted(IGNORED_FIELDS):
+            fields[name] = serializers.JSONField(
+                required=False, help_text="A column of the dataset: accepted and ignored."
+            )
+        return fields
 
     def to_internal_value(self, data):
         clean, errors = validate_features(data)

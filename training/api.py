@@ -86,9 +86,24 @@ class RetrainCreateApi(StaffAPIView):
     parser_classes = [JSONOnlyParser]
 
     class InputSerializer(serializers.Serializer):
+        # Not trimmed: the schema's maxLength is the length checked.
         note = serializers.CharField(
-            max_length=500, required=False, allow_blank=True, help_text="Why you ask (kept)."
+            max_length=500,
+            required=False,
+            allow_blank=True,
+            trim_whitespace=False,
+            help_text="Why you ask (kept).",
         )
+
+        def to_internal_value(self, data):
+            # As the schema says: no other key, and a note that is a string (DRF's CharField
+            # would turn a number into one).
+            if isinstance(data, dict) and set(data) - {"note"}:
+                unknown = sorted(str(key)[:64] for key in set(data) - {"note"})[:10]
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+            if isinstance(data, dict) and not isinstance(data.get("note", ""), str):
+                raise serializers.ValidationError({"note": ["Must be a string."]})
+            return super().to_internal_value(data)
 
     @extend_schema(
         operation_id="retrain_create",

@@ -13,6 +13,10 @@ absent from the champion's training and validation rows, as recorded in its regi
 reference file, and scores both models on those rows, each at its own threshold. When too few
 such rows remain, both models are scored on the whole test split. That favours the model in
 service, which is the conservative way to err, and the reason says so.
+
+The merged data holds the reference rows and the usable labels only (trusted sources, no
+client key above its share: predictions.selectors.usable_labels), so the held-out rows the
+gate scores on are reference rows and trusted labels, never anyone's labels.
 """
 
 from __future__ import annotations

@@ -389,6 +389,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's files from drf-spectacular-sidecar (static files), not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Request objects refuse unknown keys (mindpulse.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mindpulse.schema.close_request_objects",
+    ],
 }
 
 # --- Mail (alerts, retrain notifications).

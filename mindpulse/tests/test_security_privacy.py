@@ -59,10 +59,13 @@ def test_it_stores_only_answers_and_model_output_in_a_prediction():
         "created_at",
         "feedback",
     }
+    # source and client_key (a keyed, rotating hash, never the address): label provenance.
     assert {f.name for f in Feedback._meta.get_fields()} == {
         "id",
         "prediction",
         "actual",
+        "source",
+        "client_key",
         "created_at",
         "consumed_by",
     }

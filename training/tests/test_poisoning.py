@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db
 
 ATTACK = 5000
 WINDOW = timedelta(seconds=60)
+STORED = {200, 201}  # a stored feedback's answer (issue 14 moves POST /feedback to 200)
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def test_it_keeps_the_model_when_one_client_posts_5000_flipped_labels(
             for f, a in zip(features[:half], flipped[:half], strict=True)
         ]
         answers = _at_the_rate_limit(client, clock, throttled, original)
-        assert [a.status_code for a in answers] == [201] * half
+        assert {a.status_code for a in answers} <= STORED and len(answers) == half
 
         # Predictions now, their flipped labels a day later, as a student's would come.
         predicted = _at_the_rate_limit(
@@ -103,7 +104,7 @@ def test_it_keeps_the_model_when_one_client_posts_5000_flipped_labels(
             for i, a in zip(ids, flipped[half:], strict=True)
         ]
         answers = _at_the_rate_limit(client, clock, throttled, linked)
-        assert [a.status_code for a in answers] == [201] * half
+        assert {a.status_code for a in answers} <= STORED and len(answers) == half
 
     stored = Feedback.objects.values_list("source", "client_key").distinct()
     assert Feedback.objects.count() == ATTACK
@@ -123,6 +124,11 @@ def test_it_keeps_the_model_when_one_client_posts_5000_flipped_labels(
     assert run.rows_production <= share * (run.rows_reference + run.rows_production) + 1
     assert not Feedback.objects.filter(consumed_by=run, source="original_api").exists()
     after = _clean_auc()
+    # Shown with `pytest -s` (the figures of docs/security.md).
+    print(
+        f"\npoisoning: {run.decision}, rows_production={run.rows_production}, "
+        f"clean ROC AUC before {before:.4f} after {after:.4f}"
+    )
     if run.decision == RetrainRun.Decision.PROMOTED:
         assert after >= before - 0.01, (before, after)
     else:
