@@ -13,19 +13,31 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
 # transitive dependency is pinned by constraints.txt, the same lock the images install with.
 $(VENV)/.runtime: requirements.txt requirements/web.txt requirements/worker.txt constraints.txt
+	@echo "==> [1/4] Installing Python packages into $(VENV) (first run: a few minutes)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 	touch $@
+
+# Local settings for every `.venv/bin/python manage.py ...` of the README (manage.py reads
+# this file; set variables win). Written once; production sets its real environment instead.
+.env:
+	@printf '%s\n' '# Written by `make run` for this checkout: manage.py reads it (set variables win).' \
+		'# Production sets its variables in the real environment instead (see .env.example).' \
+		'DEBUG=true' > $@
+	@echo "==> Wrote .env (DEBUG=true) so that the README's manage.py commands run locally"
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-run: $(VENV)/.runtime
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
-	$(PY) manage.py serve
+run: $(VENV)/.runtime .env
+	@echo "==> [2/4] Creating or updating the database tables"
+	@$(PY) manage.py migrate --noinput
+	@echo "==> [3/4] Students and a first model, when there are none yet"
+	@$(PY) manage.py bootstrap
+	@echo "==> [4/4] Starting web, worker and beat"
+	@$(PY) manage.py serve
 
 test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -36,10 +48,13 @@ test: $(VENV)/.dev
 bench: $(VENV)/.runtime
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-# /metrics, the admin lists and the reports' window at 10,000,000 predictions, in a scratch
-# Postgres database (bench/big_tables.py). Options: make bench-tables TABLES_ARGS="--rows 1000000".
-bench-tables: $(VENV)/.runtime
-	$(PY) -m bench.big_tables $(TABLES_ARGS)
+# requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
+# transitive dependency is pinned by constraints.txt, the same lock the images install with.
+$(VENV)/.runtime: requirements.txt requirements/web.txt requirements/worker.txt constraints.txt
+	@echo "==> [1/4] Installing Python packages into $(VENV) (first run: a few minutes)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

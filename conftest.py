@@ -22,6 +22,7 @@ def _isolated_files(settings, tmp_path):
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
     settings.REPORTS_DIR = tmp_path / "reports"
     settings.ARCHIVE_DIR = tmp_path / "archive"
+    settings.EXPORTS_DIR = tmp_path / "exports"
     settings.ACTIVE_MODEL_CHECK_SECONDS = 0
     from training import serving
 
@@ -100,6 +101,7 @@ def start_worker(settings, queues: dict, consume: list[str], *, name: str = "wor
         "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
         "REPORTS_DIR": str(settings.REPORTS_DIR),
         "ARCHIVE_DIR": str(settings.ARCHIVE_DIR),
+        "EXPORTS_DIR": str(settings.EXPORTS_DIR),
         "SECRET_KEY": settings.SECRET_KEY,
     }
     log = settings.ARTIFACTS_DIR.parent / f"{name}.log"
@@ -193,3 +195,26 @@ class WorkerHandle:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+# --- Every log line of the run, for privacy/tests/test_logs.py ---------------------------------
+
+LOG_GREP_TEST = "test_it_logs_no_client_address_nor_answer_in_the_whole_run"
+
+
+@pytest.fixture(autouse=True)
+def _run_log():
+    """Attached before each test: a test that reconfigures logging cannot drop it."""
+    import logging
+
+    from mindpulse.testing import RUN_LOG
+
+    root = logging.getLogger()
+    if RUN_LOG not in root.handlers:
+        root.addHandler(RUN_LOG)
+    yield
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # The grep of the run's logs runs last, after everything else has logged.
+    items.sort(key=lambda item: item.name == LOG_GREP_TEST)

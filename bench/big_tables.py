@@ -30,13 +30,13 @@ CHUNK = 1_000_000
 PREDICTIONS = """
 INSERT INTO predictions_prediction (id, age, gender, department, cgpa, sleep_duration,
     study_hours, social_media_hours, physical_activity, stress_level, probability, label,
-    threshold, model_version_id, channel, warnings, latency_ms, created_at)
+    threshold, model_version_id, channel, warnings, latency_ms, created_at, consent_version)
 SELECT gen_random_uuid(), 18 + i %% 12, (ARRAY['Male','Female'])[1 + i %% 2],
     (ARRAY['Science','Engineering','Medical','Arts','Business'])[1 + i %% 5],
     2 + (i %% 200) / 100.0, 4 + (i %% 60) / 10.0, (i %% 80) / 10.0, (i %% 90) / 10.0,
     i %% 120, 1 + i %% 10, (i %% 1000) / 1000.0, i %% 3 = 0, 0.5, %(version)s,
     (ARRAY['api','api','api','form','batch'])[1 + i %% 5], '[]'::jsonb,
-    0.1 + (i %% 500) / 100.0, now() - (%(total)s - i) * interval '250 milliseconds'
+    0.1 + (i %% 500) / 100.0, now() - (%(total)s - i) * interval '250 milliseconds', ''
 FROM generate_series(%(start)s, %(stop)s) AS i
 """
 FEEDBACK = """

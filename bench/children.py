@@ -56,10 +56,36 @@ def model_cost(pipeline, frame, features_names) -> dict:
     return {
         "compiled": predictor.compiled,
         "fast_one_us": _per_call_us(predictor.predict_proba_one, records, repeat=3),
+        **_calibrated_cost(pipeline, frame, features_names, records),
         "sklearn_one_us": _per_call_us(lambda f: pipeline.predict_proba(f)[0, 1], one_frames),
         "fast_10k_ms": _batch_ms(predictor.predict_proba, batch),
         "sklearn_10k_ms": _batch_ms(lambda f: pipeline.predict_proba(f)[:, 1], batch),
     }
+
+
+def _calibrated_cost(pipeline, frame, features_names, records) -> dict:
+    """The same model behind an isotonic calibrator (the costlier of the two maps: a binary
+    search over its knots), fitted on the frame's own labels: what calibration adds to a row.
+    The fast path must stay within its per-row cost: CALIBRATION_BUDGET_US more at most."""
+    import numpy as np
+
+    from training import calibration, fastpath
+
+    if isinstance(pipeline, calibration.CalibratedPipeline):
+        pipeline = pipeline.pipeline
+    scores = np.asarray(pipeline.predict_proba(frame[list(features_names)])[:, 1])
+    labels = frame["Depression"].astype(int).to_numpy()
+    fitted = calibration.fit_calibrator(labels, scores, "isotonic")
+    wrapped = fastpath.compile_predictor(calibration.CalibratedPipeline(pipeline, fitted))
+    return {
+        "calibrated_compiled": wrapped.compiled,
+        "calibrated_knots": len(fitted.x),
+        "calibrated_one_us": _per_call_us(wrapped.predict_proba_one, records, repeat=3),
+    }
+
+
+# Per-row microseconds that the calibration step may add to the compiled fast path.
+CALIBRATION_BUDGET_US = 2.0
 
 
 def candidates(unbounded_forest: bool = True) -> dict:

@@ -195,6 +195,20 @@ def _model(step, results) -> list[str]:
             f"{c['sklearn_one_us']:.0f} | {c['fast_10k_ms']:.1f} | {c['sklearn_10k_ms']:.1f} | "
             f"{c['file_mb']:.2f} | {c['test_roc_auc']:.4f} |"
         )
+    from .children import CALIBRATION_BUDGET_US
+
+    calibrated = [(name, c) for name, c in step["candidates"].items() if "calibrated_one_us" in c]
+    if calibrated:
+        out += ["", "Calibrated fast path (isotonic step after the compiled score):", ""]
+        for name, c in calibrated:
+            extra = c["calibrated_one_us"] - c["fast_one_us"]
+            verdict = "within" if extra <= CALIBRATION_BUDGET_US else "OVER"
+            out.append(
+                f"- {name}: {c['calibrated_one_us']:.1f} µs a row calibrated vs "
+                f"{c['fast_one_us']:.1f} µs ({extra:+.1f} µs, {c['calibrated_knots']} knots; "
+                f"{verdict} the {CALIBRATION_BUDGET_US:g} µs budget"
+                f"{'' if c['calibrated_compiled'] else '; NOT COMPILED'})"
+            )
     unbounded = step["candidates"].get("random_forest_unbounded")
     if unbounded:
         out += [

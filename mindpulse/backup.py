@@ -15,8 +15,15 @@ exported snapshot (a REPEATABLE READ transaction); on SQLite they are read from 
 itself. Files are immutable and written before their row commits, so every row in the dump
 has its file. The folder is built under a hidden `.partial` name and renamed when complete.
 
+Encryption at rest: every file but the manifest (which holds counts, hashes and migration
+names, no personal data) is encrypted with Fernet (AES-128-CBC + HMAC-SHA256, `cryptography`)
+under BACKUP_ENCRYPTION_KEY, in 1 MiB chunks, each a Fernet token preceded by its length, so
+that neither side holds a whole dump in memory. The manifest records each file's sha256 and
+size both as stored (encrypted) and in clear. A backup cannot be made without the key, and
+restore refuses an unencrypted backup or one the key cannot decrypt.
+
 Restoring (restore_backup) checks everything before it touches anything: the checksums,
-that the database is empty, that the code knows every migration of the backup, and that no
+the key, that the database is empty, that the code knows every migration of the backup, and that no
 different file sits where a model file goes. Then it restores the database, copies the
 files, applies newer migrations, compares the row counts and loads the active model.
 """
@@ -28,7 +35,9 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -39,7 +48,14 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: unencrypted (refused by restore)
+ENCRYPTION = "fernet-chunks-1mib"
+MAGIC = b"MINDPULSE-FERNET-1\n"
+_LENGTH = struct.Struct(">I")
+KEY_HINT = (
+    'generate one with: .venv/bin/python -c "from cryptography.fernet import Fernet; '
+    'print(Fernet.generate_key().decode())", and keep it apart from the backups'
+)
 MANIFEST = "manifest.json"
 PREFIX = "mindpulse-backup-"
 DUMP_FILES = {"postgresql": "database.dump", "sqlite": "database.sqlite3"}
@@ -86,6 +102,7 @@ def backup_create(to: str | Path, *, include_reports: bool = False) -> Path:
     engine = connection.vendor
     if engine not in DUMP_FILES:
         raise BackupError(f"Backups support Postgres and SQLite, not {engine}.")
+    fernet = _fernet()
     created = timezone.now()
     target = Path(to) / f"{PREFIX}{created:%Y%m%d-%H%M%S}"
     if target.exists():
@@ -98,10 +115,15 @@ def backup_create(to: str | Path, *, include_reports: bool = False) -> Path:
         files = _copy_model_files(state.versions, partial)
         if include_reports:
             files += _copy_reports(partial)
+        database = {"engine": engine, **_describe(dump, partial)}
+        for entry in [database, *files]:
+            path = partial / entry.get("file", entry.get("path"))
+            entry["stored_sha256"], entry["stored_size"] = _encrypt_in_place(path, fernet)
         manifest = {
             "format": FORMAT_VERSION,
+            "encryption": ENCRYPTION,
             "created_at": created.isoformat(),
-            "database": {"engine": engine, **_describe(dump, partial)},
+            "database": database,
             "migrations": state.migrations,
             "counts": state.counts,
             "model_versions": state.versions,
@@ -116,6 +138,60 @@ def backup_create(to: str | Path, *, include_reports: bool = False) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+def _fernet():
+    from cryptography.fernet import Fernet
+
+    key = settings.BACKUP_ENCRYPTION_KEY
+    if not key:
+        raise BackupError(f"BACKUP_ENCRYPTION_KEY is not set: backups are encrypted; {KEY_HINT}.")
+    try:
+        return Fernet(key)
+    except (ValueError, TypeError):
+        raise BackupError(
+            f"BACKUP_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64 bytes); {KEY_HINT}."
+        ) from None
+
+
+def _encrypt_in_place(path: Path, fernet) -> tuple[str, int]:
+    """Replace the file by its encrypted form; (sha256, size) of what is stored."""
+    part = path.with_name(f".{path.name}.enc.part")
+    with open(path, "rb") as reader, open(part, "xb") as writer:
+        writer.write(MAGIC)
+        while chunk := reader.read(_CHUNK):
+            token = fernet.encrypt(chunk)
+            writer.write(_LENGTH.pack(len(token)))
+            writer.write(token)
+        writer.flush()
+        os.fsync(writer.fileno())
+    os.replace(part, path)
+    return _hash(path)
+
+
+def _decrypt_to(source: Path, destination: Path, fernet) -> None:
+    """Decrypt a backup file; BackupError when it is not encrypted or the key is not its key."""
+    from cryptography.fernet import InvalidToken
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as reader, open(destination, "xb") as writer:
+        if reader.read(len(MAGIC)) != MAGIC:
+            raise BackupError(
+                f"{source.name} is not encrypted: MindPulse restores only the encrypted backups "
+                "that `manage.py backup` writes; nothing was restored."
+            )
+        first = True
+        while header := reader.read(_LENGTH.size):
+            token = reader.read(_LENGTH.unpack(header)[0])
+            try:
+                writer.write(fernet.decrypt(token))
+            except InvalidToken:
+                what = "was encrypted with another key" if first else "is damaged"
+                raise BackupError(
+                    f"{source.name} cannot be decrypted with BACKUP_ENCRYPTION_KEY: it {what}; "
+                    "nothing was restored. Set the key the backup was made with."
+                ) from None
+            first = False
 
 
 def _dump_postgres(path: Path) -> DatabaseState:
@@ -301,7 +377,12 @@ def read_manifest(directory: str | Path) -> dict:
         raise BackupError(f"{path} not found: is {directory} a MindPulse backup?") from None
     except ValueError as exc:
         raise BackupError(f"{path} is not valid JSON: {exc}") from None
-    if manifest.get("format") != FORMAT_VERSION:
+    if manifest.get("format") == 1 or "encryption" not in manifest:
+        raise BackupError(
+            f"{directory} is an unencrypted backup: MindPulse restores only encrypted backups "
+            "(made with BACKUP_ENCRYPTION_KEY set); nothing was restored."
+        )
+    if manifest.get("format") != FORMAT_VERSION or manifest["encryption"] != ENCRYPTION:
         raise BackupError(f"Unknown backup format {manifest.get('format')!r}.")
     return manifest
 
@@ -321,7 +402,7 @@ def verify_backup(directory: str | Path, manifest: dict) -> None:
         except OSError as exc:
             problems.append(f"{relative}: {exc.strerror or exc}")
             continue
-        if (digest, size) != (entry["sha256"], entry["size"]):
+        if (digest, size) != (entry["stored_sha256"], entry["stored_size"]):
             problems.append(f"{relative}: sha256 or size differs from the manifest")
     if problems:
         listed = "\n  ".join(problems)
@@ -338,6 +419,22 @@ def restore_backup(directory: str | Path, *, dry_run: bool = False) -> dict:
             f"This backup is of a {engine} database; the configured one is {connection.vendor}."
         )
     verify_backup(root, manifest)
+    fernet = _fernet()
+    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+    # The clear files exist only while the restore runs, next to the data they restore.
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=settings.VAR_DIR) as clear:
+        return _restore_clear(root, Path(clear), manifest, fernet, dry_run=dry_run)
+
+
+def _restore_clear(root: Path, clear: Path, manifest: dict, fernet, *, dry_run: bool) -> dict:
+    database = manifest["database"]
+    for entry in [database, *manifest["files"]]:
+        relative = entry.get("file") or str(_safe_relative(entry["path"]))
+        _decrypt_to(root / relative, clear / relative, fernet)
+        if _hash(clear / relative) != (entry["sha256"], entry["size"]):
+            raise BackupError(f"{relative} decrypts to other bytes than the manifest says.")
+    engine = database["engine"]
+    root = clear
     _check_migrations_known(manifest["migrations"])
     _check_database_empty()
     plan = _plan_files(manifest["files"])

@@ -1,5 +1,7 @@
 """Test support shared by the apps' tests; the application never imports it."""
 
+import logging
+
 # One plausible student, inside the training ranges of the generated data.
 SAMPLE_FEATURES = {
     "Age": 21,
@@ -12,3 +14,24 @@ SAMPLE_FEATURES = {
     "Physical_Activity": 45,
     "Stress_Level": 6,
 }
+
+
+class RunLog(logging.Handler):
+    """Every record a test run logs, formatted as both production formatters write it
+    (attached to the root logger by conftest.py; grepped by privacy/tests/test_logs.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        from mindpulse import logs
+
+        try:
+            for formatter in (logs.KeyValueFormatter(), logs.JsonFormatter()):
+                self.lines.append(formatter.format(record))
+        except Exception:  # a record that cannot be formatted is no line
+            self.handleError(record)
+
+
+RUN_LOG = RunLog()

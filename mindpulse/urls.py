@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("training.urls")),
     path("", include("monitoring.urls")),
     path("", include("predictions.urls")),
+    path("", include("privacy.urls")),
 ]
 
 # A database outage answers 503 "temporarily unavailable", never a 500; the API's 404s are

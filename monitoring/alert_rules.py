@@ -18,6 +18,7 @@ INFO, WARNING, CRITICAL = Alert.Severity.INFO, Alert.Severity.WARNING, Alert.Sev
 
 DRIFT = "drift"
 ACCURACY_LOW = "accuracy_low"
+PERFORMANCE_LOW = "performance_low"
 F1_LOW = "f1_low"
 TASK_FAILED = "task_failed"
 TASK_REVOKED = "task_revoked"
@@ -29,6 +30,7 @@ REPORTS_STALE = "reports_stale"
 WARNINGS_JUMP = "warnings_jump"
 LABELS_CLIENT_SHARE = "labels_client_share"
 LABELS_CALIBRATION = "labels_calibration"
+GROUP_RECALL_GAP = "group_recall_gap"
 
 # The out-of-training-range jump: the share of predictions with warnings in the latest window
 # exceeds max(JUMP_FACTOR x the previous window's share, previous + JUMP_MIN_INCREASE), and
@@ -68,11 +70,43 @@ def drift(summary: dict, threshold: float) -> Finding | None:
     )
 
 
-def performance(summary: dict, *, accuracy_floor: float, f1_floor: float) -> list[Finding]:
+def performance_relative(
+    summary: dict, *, metric: str, tolerance: float, confidence: float
+) -> Finding | None:
+    """Production `metric` significantly below the model's own held-out figure minus tolerance.
+
+    The same test as the performance trigger (monitoring.significance): the upper confidence
+    bound of the production figure lies below the bar, so a small sample never alerts alone.
+    """
+    from .significance import performance_drop
+
+    reference = (summary.get("reference") or {}).get(metric)
+    drop = performance_drop(
+        summary.get("current") or {},
+        reference,
+        metric=metric,
+        tolerance=tolerance,
+        confidence=confidence,
+    )
+    if not drop["significant"]:
+        return None
+    version = summary.get("model_version")
+    return Finding(
+        PERFORMANCE_LOW,
+        CRITICAL,
+        f"Production {metric} of model v{version} is {drop['value']:.3f} on {drop['rows']} "
+        f"labelled predictions, significantly below its own test figure {reference:.3f} minus "
+        f"{tolerance:g} (upper {confidence:.0%} bound {drop['upper']:.3f} < {drop['bar']:.3f}).",
+        context={**drop, "model_version": version},
+    )
+
+
+def performance(summary: dict, *, accuracy_floor: float | None, f1_floor: float) -> list[Finding]:
     """Production accuracy below ACCURACY_THRESHOLD, F1 (positive class) below F1_THRESHOLD.
 
     Read from a model-performance report's summary["current"]; a metric that could not be
-    computed (None) raises nothing. F1_THRESHOLD 0 never fires: F1 cannot be below 0.
+    computed (None) raises nothing. F1_THRESHOLD 0 never fires: F1 cannot be below 0; an
+    accuracy floor of None (the relative rule is in use) is not checked.
     """
     current = summary.get("current") or {}
     rows = current.get("rows")
@@ -81,7 +115,7 @@ def performance(summary: dict, *, accuracy_floor: float, f1_floor: float) -> lis
     checks = ((ACCURACY_LOW, "accuracy", accuracy_floor), (F1_LOW, "f1", f1_floor))
     for kind, metric, floor in checks:
         value = current.get(metric)
-        if value is None or value >= floor:
+        if floor is None or value is None or value >= floor:
             continue
         name = "accuracy" if metric == "accuracy" else "F1 (positive class)"
         found.append(
@@ -94,6 +128,30 @@ def performance(summary: dict, *, accuracy_floor: float, f1_floor: float) -> lis
             )
         )
     return found
+
+
+def group_recall_gap(summary: dict, max_gap: float) -> Finding | None:
+    """The recall gap between the groups of Gender or Department, on the labelled production
+    rows of a model-performance report, above MAX_GROUP_RECALL_GAP."""
+    worst = (summary.get("groups") or {}).get("worst_recall_gap")
+    if not worst or worst["gap"] <= max_gap:
+        return None
+    feature, gap = worst["feature"], worst["gap"]
+    groups = summary["groups"]["features"][feature]["groups"]
+    recalls = ", ".join(
+        f"{g['group']} {g['recall']['value']:.2f} ({g['positives']} depressed)"
+        for g in groups
+        if g["recall"]["value"] is not None
+    )
+    version = summary.get("model_version")
+    return Finding(
+        GROUP_RECALL_GAP,
+        WARNING,
+        f"Model v{version} finds depressed students unequally across {feature}: recall gap "
+        f"{gap:.2f} above {max_gap:.2f} (MAX_GROUP_RECALL_GAP). Recall by group: {recalls}.",
+        dedup_key=f"{GROUP_RECALL_GAP}:{feature}",
+        context={"feature": feature, "gap": gap, "threshold": max_gap, "model_version": version},
+    )
 
 
 def task_failed(task: str, task_id: str | None, exception: BaseException | None) -> Finding:
@@ -138,8 +196,13 @@ def retrain(
     new_version: int | None,
     algorithm: str | None,
     champion_version: int | None,
+    details: dict | None = None,
 ) -> Finding | None:
-    """A retrain that promoted, rejected or failed (skips are recorded, not alerted)."""
+    """A retrain that promoted, rejected or failed (skips are recorded, not alerted).
+
+    `details` (scores, rows, error) go into the context, which the e-mail and the webhook carry:
+    this alert is the only message about the decision.
+    """
     if decision not in _RETRAIN:
         return None
     kind, severity, what = _RETRAIN[decision]
@@ -153,6 +216,7 @@ def retrain(
             "decision": decision,
             "new_version": new_version,
             "champion_version": champion_version,
+            **(details or {}),
         },
     )
 

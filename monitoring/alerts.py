@@ -123,11 +123,22 @@ def _report_findings(run: MonitoringRun) -> list[rules.Finding | None]:
         findings.append(rules.drift(drift.summary, settings.DRIFT_THRESHOLD))
     performance = reports.get(MonitoringReport.Kind.MODEL_PERFORMANCE)
     if performance is not None and performance.status == ok:
+        relative = settings.PERFORMANCE_TRIGGER == "relative"
+        if relative:
+            findings.append(
+                rules.performance_relative(
+                    performance.summary,
+                    metric=settings.PERFORMANCE_METRIC,
+                    tolerance=settings.PERFORMANCE_TOLERANCE,
+                    confidence=settings.PERFORMANCE_CONFIDENCE,
+                )
+            )
         findings += rules.performance(
             performance.summary,
-            accuracy_floor=settings.ACCURACY_THRESHOLD,
+            accuracy_floor=None if relative else settings.ACCURACY_THRESHOLD,
             f1_floor=settings.F1_THRESHOLD,
         )
+        findings.append(rules.group_recall_gap(performance.summary, settings.MAX_GROUP_RECALL_GAP))
     windows = [r for r in reports.values() if r.window_start and r.window_end]
     if windows:
         findings.append(warnings_jump(windows[0].window_start, windows[0].window_end))
@@ -179,6 +190,15 @@ def after_retrain(run) -> Alert | None:
             new_version=new.version if new else None,
             algorithm=new.algorithm if new else None,
             champion_version=champion.version if champion else None,
+            details={
+                "trigger": run.trigger,
+                "metric": run.selection_metric or None,
+                "challenger_score": run.challenger_score,
+                "champion_score": run.champion_score,
+                "rows_reference": run.rows_reference,
+                "rows_production": run.rows_production,
+                "error": (run.error or "")[-2000:],
+            },
         )
     except Exception:
         logger.exception("alert_rules_failed", extra={"retrain_run": getattr(run, "pk", None)})

@@ -54,7 +54,13 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from training.features import CATEGORICAL_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
+from training.features import (
+    CATEGORICAL_FEATURES,
+    DAY_HOURS_FEATURES,
+    FEATURE_NAMES,
+    MAX_DAY_HOURS,
+    NUMERIC_FEATURES,
+)
 
 TARGET_COLUMN = "target"
 PREDICTION_COLUMN = "prediction"
@@ -119,7 +125,9 @@ def data_quality(
                                                "below": int, "above": int}},
           "non_numeric": {numeric feature: int},    # present but unparseable (also missing)
           "unseen_categories": {categorical feature: {value: int}},  # not in reference
-          "totals": {"missing": int, "out_of_range": int, "unseen_categories": int},
+          "implausible_day": int,           # rows whose sleep + study + social media > 24 h
+          "totals": {"missing": int, "out_of_range": int, "unseen_categories": int,
+                     "implausible_day": int},
           "evidently": {"row_count", "column_count", "duplicated_row_count",
                         "duplicated_column_count", "almost_duplicated_column_count",
                         "almost_constant_column_count", "constant_column_count",
@@ -164,6 +172,10 @@ def data_quality(
         counts = values[~values.isin(known)].value_counts()
         unseen[name] = {str(value): int(count) for value, count in counts.items()}
 
+    # The same rule as the `implausible_day` warning stored with each prediction.
+    day_hours = cur[list(DAY_HOURS_FEATURES)].sum(axis=1, min_count=len(DAY_HOURS_FEATURES))
+    implausible_day = int((day_hours > MAX_DAY_HOURS).sum())
+
     snapshot = _run_report(
         Report([DataSummaryPreset(columns=list(FEATURE_NAMES))], include_tests=True),
         cur,
@@ -182,10 +194,12 @@ def data_quality(
         "training_range": training_range,
         "non_numeric": non_numeric,
         "unseen_categories": unseen,
+        "implausible_day": implausible_day,
         "totals": {
             "missing": sum(missing.values()),
             "out_of_range": sum(out_of_range.values()),
             "unseen_categories": sum(sum(c.values()) for c in unseen.values()),
+            "implausible_day": implausible_day,
         },
         "evidently": _quality_evidently_summary(result),
     }

@@ -14,6 +14,7 @@ from .models import MonitoringReport, MonitoringRun
 
 Kind = MonitoringReport.Kind
 OK = MonitoringReport.Status.OK
+SKIPPED = MonitoringReport.Status.SKIPPED
 
 
 def report_path(relative: str) -> Path | None:
@@ -64,7 +65,8 @@ def headline(report: MonitoringReport) -> str:
     return (
         f"{summary.get('rows', 0)} rows: {totals.get('missing', 0)} missing, "
         f"{totals.get('out_of_range', 0)} out of range, "
-        f"{totals.get('unseen_categories', 0)} unseen"
+        f"{totals.get('unseen_categories', 0)} unseen, "
+        f"{totals.get('implausible_day', 0)} days over 24 h"
     )
 
 
@@ -91,17 +93,23 @@ def drift_series() -> list[dict]:
 
 
 def performance_series() -> list[dict]:
-    """Production accuracy and F1 of every kept `ok` performance report, oldest first."""
-    rows = MonitoringReport.objects.filter(kind=Kind.MODEL_PERFORMANCE, status=OK)
+    """Production accuracy and F1 of every kept `ok` performance report, oldest first, with
+    the CBPE estimate of each; a report skipped for want of labels adds its estimate alone."""
+    rows = MonitoringReport.objects.filter(kind=Kind.MODEL_PERFORMANCE, status__in=[OK, SKIPPED])
     series = []
     for r in rows.order_by("window_end"):
         current = r.summary.get("current") or {}
         reference = r.summary.get("reference") or {}
+        estimated = r.summary.get("estimated") or {}
+        if r.status != OK and not estimated:
+            continue
         series.append(
             {
                 "at": r.window_end,
                 "accuracy": current.get("accuracy"),
                 "f1": current.get("f1"),
+                "estimated_accuracy": estimated.get("accuracy"),
+                "estimated_f1": estimated.get("f1"),
                 "reference_accuracy": reference.get("accuracy"),
                 "reference_f1": reference.get("f1"),
                 "rows": r.current_rows,

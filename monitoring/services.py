@@ -22,12 +22,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from predictions import selectors as prediction_selectors
-from training import artifacts
+from training import artifacts, fairness
 from training import selectors as training_selectors
 from training.features import FEATURE_NAMES, TARGET
 from training.models import ModelVersion
 
-from . import selectors
+from . import cbpe, selectors
 from .models import MonitoringReport, MonitoringRun
 
 logger = logging.getLogger(__name__)
@@ -288,6 +288,17 @@ def _data_drift(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     _require_production(inputs)
+    minimum = settings.DRIFT_MIN_ROWS
+    if len(inputs.current) < minimum:
+        raise Skip(
+            f"{len(inputs.current)} production predictions in the window; at least {minimum} "
+            "(DRIFT_MIN_ROWS) are needed, below which noise alone flags features.",
+            {
+                "reference_rows": len(inputs.reference),
+                "current_rows": len(inputs.current),
+                "min_rows": minimum,
+            },
+        )
     summary = drift.data_drift(
         inputs.reference,
         inputs.current,
@@ -305,11 +316,23 @@ def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, in
     """
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
-    _require_production(inputs)
     reference = performance_reference(inputs.reference)
+    # By the time the label arrived, not the prediction: a feedback given days after its
+    # prediction left the window still counts, in the window it arrived in.
+    labelled = prediction_selectors.labelled_frame(
+        since=inputs.window_start, until=inputs.window_end
+    )
+    if labelled.empty:
+        _require_production(inputs)
     current = inputs.current
-    labelled = current[current["actual"].notna()]
+    if "model_version" in current:
+        served = current.loc[current["model_version"] == inputs.version.version, "probability"]
+    else:  # no prediction in the window: only late labels arrived in it
+        served = current.iloc[0:0].get("probability", [])
     own = labelled[labelled["model_version"] == inputs.version.version]
+    # Estimated on ALL of the version's predictions of the window, labelled or not, so the
+    # figure exists every report, also when too few labels came back to compute the real one.
+    estimated = cbpe.estimate(list(served), inputs.version.threshold)
     counts = {
         "reference_rows": len(reference),
         "current_rows": len(own),
@@ -317,6 +340,7 @@ def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, in
         "labelled_other_versions": len(labelled) - len(own),
         "min_labelled_rows": settings.MIN_LABELLED_ROWS,
         "model_version": inputs.version.version,
+        "estimated": estimated,
     }
     if len(own) < settings.MIN_LABELLED_ROWS:
         raise Skip(
@@ -337,6 +361,13 @@ def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, in
         reference, production, threshold=inputs.version.threshold, html_path=html_path
     )
     summary.update({k: v for k, v in counts.items() if k != "current_rows"})
+    summary["groups"] = fairness.group_table(
+        own,
+        own["actual"].astype(int).to_numpy(),
+        own["probability"].astype(float).to_numpy(),
+        inputs.version.threshold,
+    )
+    summary["max_group_recall_gap"] = settings.MAX_GROUP_RECALL_GAP
     return summary, len(reference), len(own)
 
 
@@ -365,17 +396,22 @@ COMPUTE = {
 
 
 def reports_prune(*, keep: int | None = None) -> int:
-    """Keep the `keep` (MAX_REPORTS) newest reports of each kind; delete the rest and their files.
+    """Keep the `keep` (MAX_REPORTS) newest successful reports of each kind, and as many failed
+    or skipped ones apart; delete the rest and their files.
 
+    Counted apart, so that a run of failed or skipped reports (a quiet night, a broken
+    reference file) never pushes the last good report out of the charts and the triggers.
     The files go only once the deletion is committed, so a rolled-back prune never leaves a
     row pointing at a deleted file.
     """
     keep = settings.MAX_REPORTS if keep is None else keep
+    ok = MonitoringReport.Status.OK
     with transaction.atomic():
         doomed: list[int] = []
         for kind in KINDS:
-            newest_first = MonitoringReport.objects.filter(kind=kind).order_by("-created_at", "-pk")
-            doomed += list(newest_first.values_list("pk", flat=True)[keep:])
+            of_kind = MonitoringReport.objects.filter(kind=kind).order_by("-created_at", "-pk")
+            for group in (of_kind.filter(status=ok), of_kind.exclude(status=ok)):
+                doomed += list(group.values_list("pk", flat=True)[keep:])
         if not doomed:
             return 0
         rows = MonitoringReport.objects.filter(pk__in=doomed)

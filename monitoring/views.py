@@ -123,6 +123,8 @@ def overview(request):
             for name, css, key in (
                 ("accuracy", "accuracy", "accuracy"),
                 ("F1", "f1", "f1"),
+                ("estimated accuracy (CBPE)", "accuracy estimated", "estimated_accuracy"),
+                ("estimated F1 (CBPE)", "f1 estimated", "estimated_f1"),
                 ("accuracy on the test split", "accuracy reference", "reference_accuracy"),
                 ("F1 on the test split", "f1 reference", "reference_f1"),
             )

@@ -1,8 +1,12 @@
 """Staff-only listings of production data (read-only: the rows are the audit trail)."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from mindpulse.admin import BigTableAdmin
+from privacy.access import access_record, can_see_answers
+from training.features import FEATURE_NAMES
+from training.selectors import FIELD_OF
 
 from .models import Feedback, Prediction
 
@@ -10,23 +14,57 @@ from .models import Feedback, Prediction
 @admin.register(Prediction)
 class PredictionAdmin(BigTableAdmin):
     list_display = (
-        "id",
+        "short_id",
         "created_at",
         "channel",
         "model_version",
-        "probability",
-        "label",
+        "risk",
+        "estimate",
         "has_feedback",
-        "latency_ms",
+        "latency",
     )
     # "created_at" as a filter (today, past 7 days, this month...), not a date_hierarchy: the
     # hierarchy's links come from SELECT DISTINCT over the whole table on every page view.
     list_filter = ("channel", "label", "model_version", "created_at")
     list_select_related = ("model_version", "feedback")
 
-    @admin.display(boolean=True, description="Feedback")
+    @admin.display(boolean=True, description=_("Feedback"))
     def has_feedback(self, obj):
         return hasattr(obj, "feedback")
+
+    @admin.display(description=_("Prediction"), ordering="id")
+    def short_id(self, obj):
+        return str(obj.pk)[:8]
+
+    @admin.display(description=_("Risk"), ordering="probability")
+    def risk(self, obj):
+        return f"{obj.probability:.1%}"
+
+    @admin.display(description=_("Estimate"), ordering="label")
+    def estimate(self, obj):
+        return _("at risk") if obj.label else _("not at risk")
+
+    @admin.display(description=_("Latency"), ordering="latency_ms")
+    def latency(self, obj):
+        return "—" if obj.latency_ms is None else f"{obj.latency_ms:.1f} ms"
+
+    def get_exclude(self, request, obj=None):
+        # The answers (and the warnings, which quote them) need view_prediction_answers.
+        if can_see_answers(request.user):
+            return super().get_exclude(request, obj)
+        return [*(FIELD_OF[name] for name in FEATURE_NAMES), "warnings"]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            access_record(
+                via="admin",
+                user=request.user,
+                prediction_id=object_id,
+                answers_shown=can_see_answers(request.user),
+                reason=request.GET.get("reason", ""),
+            )
+        return response
 
 
 @admin.register(Feedback)

@@ -23,10 +23,11 @@ from rest_framework.views import APIView
 
 from mindpulse.auth import TokenAuthentication
 from mindpulse.throttling import client_key
+from privacy.access import access_record, can_see_answers
 from training import serving
 from training.features import FEATURE_NAMES
 
-from . import batch, messaging, selectors, services
+from . import batch, erasure, messaging, selectors, services
 from . import serializers as s
 from .models import Feedback, Prediction
 from .parsers import BoundedMultiPartParser, CSVParser, StrictJSONParser, check_body_size
@@ -106,7 +107,10 @@ class PredictView(PublicAPIView):
         description='The nine features flat, or wrapped as {"features": {...}} (the original '
         "API's shape). The response's `prediction` key is kept from the original API. Values "
         "inside the plausible range but outside the training range are accepted and listed in "
-        "`warnings`. Also served at POST /predict.",
+        '`warnings`. `"store": false` (next to the features) keeps the answers out of the '
+        "database (NO_CONSENT_STORAGE: a minimal row with the estimate only, or nothing) and "
+        "answers `prediction_id: null`; without `store` (the original client) the answers are "
+        "stored as before. Also served at POST /predict.",
         request=PolymorphicProxySerializer(
             component_name="PredictRequest",
             serializers=[s.FeaturesSerializer, s.WrappedFeaturesSerializer],
@@ -117,16 +121,23 @@ class PredictView(PublicAPIView):
     )
     def post(self, request):
         started = time.perf_counter()
-        serializer = s.PredictInputSerializer(data=request.data)
-        if not serializer.is_valid():
-            return invalid(serializer.errors)
+        data, store, errors = s.split_store(request.data)
+        serializer = s.PredictInputSerializer(data=data)
+        if errors or not serializer.is_valid():
+            return invalid({**errors, **(serializer.errors if not errors else {})})
         try:
             prediction = services.prediction_create(
-                serializer.validated_data, channel=Prediction.Channel.API, started=started
+                serializer.validated_data,
+                channel=Prediction.Channel.API,
+                started=started,
+                consent=store,
             )
         except services.ModelUnavailable:
             return unavailable()
-        return Response(prediction_body(prediction, _version_number(prediction)))
+        body = prediction_body(prediction, _version_number(prediction))
+        if store is False:
+            body["prediction_id"] = None  # nothing to come back to: no feedback, no deletion
+        return Response(body)
 
 
 def _version_number(prediction: Prediction) -> int:
@@ -219,6 +230,8 @@ def _batch_body(outcome: batch.BatchOutcome) -> dict:
 
 class FeedbackView(PublicAPIView):
     throttle_scope = "feedback"
+    # 201 on /api/feedback; the original path answers 200, the only status its client accepts.
+    created_status = status.HTTP_201_CREATED
 
     @extend_schema(
         operation_id="feedback",
@@ -228,10 +241,16 @@ class FeedbackView(PublicAPIView):
         "active model for those features (channel api). One feedback per prediction: a second "
         "one gets 409. When the feedback not yet used by a retrain reaches RETRAIN_THRESHOLD, "
         "the retrain check is queued; `retrain_triggered` is true only if that message reached "
-        "the broker. Also served at POST /feedback.",
+        "the broker. Also served at POST /feedback (the original path), which answers 200 "
+        "instead of 201 and also takes the original client's flat shape (the nine features, "
+        '"actual" and optionally "prediction").',
         request=PolymorphicProxySerializer(
             component_name="FeedbackRequest",
-            serializers=[s.FeedbackByIdSerializer, s.FeedbackWithFeaturesSerializer],
+            serializers=[
+                s.FeedbackByIdSerializer,
+                s.FeedbackWithFeaturesSerializer,
+                s.FlatFeedbackSerializer,
+            ],
             resource_type_field_name=None,
         ),
         responses={
@@ -277,7 +296,7 @@ class FeedbackView(PublicAPIView):
             "total_feedbacks": outcome.total_feedbacks,
             "retrain_triggered": outcome.retrain_triggered,
         }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=self.created_status)
 
 
 class HealthView(PublicAPIView):
@@ -304,11 +323,24 @@ class HealthView(PublicAPIView):
         body = {
             "status": "ok" if healthy else "degraded",
             "model_loaded": loaded is not None,
+            "error": _health_error(database=database, broker=broker, model=loaded is not None),
             "model_version": loaded.version if loaded else None,
             "database": database,
             "broker": broker,
         }
         return Response(body, status=200 if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _health_error(*, database: bool, broker: bool, model: bool) -> str | None:
+    """The original API's "error" key: None when healthy, else what is wrong, in one line."""
+    problems = []
+    if not database:
+        problems.append("the database does not answer")
+    if not broker:
+        problems.append("the task queue (broker) does not answer")
+    if database and not model:
+        problems.append("no model is in service yet")
+    return "; ".join(problems).capitalize() + "." if problems else None
 
 
 def _database_ok() -> bool:
@@ -357,7 +389,50 @@ class PredictionDetailView(APIView):
             prediction = selectors.prediction_with_feedback(pk)
         except Prediction.DoesNotExist:
             raise NotFound("No prediction has this id.") from None
-        return Response(_record(prediction))
+        body = _record(prediction)
+        answers = can_see_answers(request.user)
+        if not answers:  # the warnings quote the answers too
+            body["features"], body["warnings"] = None, None
+        access_record(
+            via="api",
+            user=request.user,
+            prediction_id=prediction.pk,
+            answers_shown=answers,
+            reason=request.query_params.get("reason", ""),
+        )
+        return Response(body)
+
+    # DELETE is the student's withdrawal: whoever holds the id may delete (the id is the
+    # capability, like the result page's link), rate-limited per client (THROTTLE_ERASE).
+    def get_permissions(self):
+        if self.request.method == "DELETE":
+            return [permissions.AllowAny()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        self.throttle_scope = "erase" if self.request.method == "DELETE" else None
+        return super().get_throttles()
+
+    @extend_schema(
+        operation_id="prediction_delete",
+        summary="Delete a prediction and its feedback (whoever holds its id)",
+        description="The student's withdrawal: the prediction and its feedback are deleted and "
+        "an erasure (id and time only) is recorded, so that the next retention run purges it "
+        "from the retrain archives and exports. No later training run uses it.",
+        responses={
+            204: None,
+            404: OpenApiResponse(
+                s.PredictionsErrorSerializer, description="Unknown (or already deleted) id."
+            ),
+            429: _ERRORS[429],
+        },
+    )
+    def delete(self, request, pk):
+        try:
+            erasure.prediction_erase(pk)
+        except Prediction.DoesNotExist:
+            raise NotFound("No prediction has this id.") from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _record(prediction: Prediction) -> dict:

@@ -64,7 +64,7 @@ def score_rows(rows: Sequence[Any], *, ignore_unknown: bool) -> BatchOutcome:
     loaded = services.active_model()
     results, valid = [], []
     for index, row in enumerate(rows):
-        clean, errors = validate_features(row, ignore_unknown=ignore_unknown)
+        clean, errors = validate_features(row, ignore_unknown=ignore_unknown, allow_long_day=True)
         results.append(RowResult(index=index, errors=errors))
         if not errors:
             valid.append((index, clean))

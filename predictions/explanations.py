@@ -71,6 +71,8 @@ def factors_for(prediction: Prediction) -> Factors:
         )
         (result.raising if item["direction"] == "raises" else result.lowering).append(factor)
         advice = labels.ADVICE.get(name, {}).get(item["direction"])
+        if item["direction"] == "lowers" and not labels.encouragement_is_true(name, features[name]):
+            advice = None  # never praise a value the advice's own words would not call healthy
         if advice:
             result.advice.append(
                 {"label": factor.label, "direction": item["direction"], "text": advice}

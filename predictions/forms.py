@@ -39,14 +39,27 @@ def _field(feature: Feature) -> forms.Field:
 
 
 class ScreeningForm(forms.Form):
-    """The nine features, grouped as Profile, Studies and Lifestyle."""
+    """The nine features, grouped as Profile, Studies and Lifestyle, and the consent question.
+
+    cleaned_data holds the nine features only; `consent_given` is True when the box was ticked.
+    """
+
+    consent = forms.BooleanField(
+        required=False,  # unticked by default; the estimate is shown either way
+        label=_(
+            "I agree that my answers are kept to monitor and improve the model, as the privacy "
+            "notice describes. Without it, the estimate is shown and your answers are not kept."
+        ),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.consent_given = False
         for name in FEATURE_NAMES:
             self.fields[name] = _field(BY_NAME[name])
 
     def clean(self):
+        self.consent_given = bool(self.cleaned_data.get("consent"))
         raw = {name: self.data.get(self.add_prefix(name), "") for name in FEATURE_NAMES}
         clean, errors = validate_features(raw)
         for name, messages in errors.items():

@@ -69,8 +69,29 @@ GROUPS = (
     (_("Lifestyle"), ("Sleep_Duration", "Social_Media_Hours", "Physical_Activity", "Stress_Level")),
 )
 
+# The healthy range behind each encouragement (inclusive; None: open): the words of the
+# "lowers" advice are true only inside it, the same numbers as the "raises" advice gives
+# (7 to 9 hours of sleep, 30 minutes of activity). A factor that lowered the estimate while
+# its value lies outside gets no comment at all, so that "6 h of social media" is never
+# called moderate.
+HEALTHY_RANGE = {
+    "Sleep_Duration": (7.0, 9.0),
+    "Physical_Activity": (30, None),
+    "Stress_Level": (None, 4),
+    "Social_Media_Hours": (None, 2.0),
+}
+
+
+def encouragement_is_true(name: str, value) -> bool:
+    low, high = HEALTHY_RANGE.get(name, (None, None))
+    if name not in HEALTHY_RANGE:
+        return False
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
 # Plain-language advice for the factors a student can act on: shown when the factor raised
-# this estimate ("raises") or, as encouragement, when it lowered it ("lowers").
+# this estimate ("raises") or, as encouragement, when it lowered it ("lowers") and the value
+# is in HEALTHY_RANGE.
 ADVICE = {
     "Sleep_Duration": {
         "raises": _(
@@ -98,6 +119,8 @@ ADVICE = {
             "Time on social media weighs on this estimate. Try setting limits, especially "
             "in the evening, and replacing some of it with time with friends or outdoors."
         ),
-        "lowers": _("Your time on social media stays moderate: that helps."),
+        "lowers": _(
+            "Your time on social media stays moderate (2 hours a day or less): that helps."
+        ),
     },
 }

@@ -16,15 +16,19 @@ class Prediction(models.Model):
         BATCH = "batch", "Batch"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    age = models.IntegerField()
-    gender = models.CharField(max_length=16, choices=[(g, g) for g in GENDERS])
-    department = models.CharField(max_length=32, choices=[(d, d) for d in DEPARTMENTS])
-    cgpa = models.FloatField()
-    sleep_duration = models.FloatField()
-    study_hours = models.FloatField()
-    social_media_hours = models.FloatField()
-    physical_activity = models.IntegerField()
-    stress_level = models.IntegerField()
+    # The nine answers; all NULL in a minimal row (no consent, or past RETENTION_DAYS_*). NULL,
+    # not "", for the two texts too: "no answer kept" is one test (age IS NULL) for every column.
+    age = models.IntegerField(null=True)
+    gender = models.CharField(max_length=16, choices=[(g, g) for g in GENDERS], null=True)  # noqa: DJ001
+    department = models.CharField(  # noqa: DJ001
+        max_length=32, choices=[(d, d) for d in DEPARTMENTS], null=True
+    )
+    cgpa = models.FloatField(null=True)
+    sleep_duration = models.FloatField(null=True)
+    study_hours = models.FloatField(null=True)
+    social_media_hours = models.FloatField(null=True)
+    physical_activity = models.IntegerField(null=True)
+    stress_level = models.IntegerField(null=True)
     probability = models.FloatField()
     label = models.BooleanField(help_text="Predicted: at risk of depression.")
     threshold = models.FloatField()
@@ -35,12 +39,28 @@ class Prediction(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    consent = models.BooleanField(
+        null=True,
+        help_text="Agreed to keep the answers to improve the model; empty: not asked (API, "
+        "batch, the original client).",
+    )
+    consent_version = models.CharField(
+        max_length=32, blank=True, help_text="CONSENT_VERSION of the wording answered."
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("view_prediction_answers", "Can see the answers of individual predictions"),
+        ]
 
     def __str__(self):
         return f"{self.id} p={self.probability:.3f}"
+
+    @property
+    def has_answers(self) -> bool:
+        """False for a minimal row: the estimate only, kept for the counts."""
+        return self.age is not None
 
 
 class Feedback(models.Model):
@@ -119,7 +139,7 @@ class FeedbackTally(models.Model):
 
 
 class PredictionTally(models.Model):
-    """Running counts of Prediction rows for GET /metrics, kept by triggers (migration 0004).
+    """Running counts of Prediction rows for GET /metrics, kept by triggers (migration 0005).
 
     Per (connection slot, channel, predicted label, model version): the rows, the rows with a
     latency, their latency sum and the cumulative count at or under each bound of the latency

@@ -27,7 +27,7 @@ def production_frame(
     Columns: the nine features, `probability`, `prediction` (0/1), `model_version`,
     `created_at`, `actual` (0/1, or NaN without feedback).
     """
-    queryset = Prediction.objects.all()
+    queryset = Prediction.objects.filter(age__isnull=False)  # minimal rows hold no answers
     if since is not None:
         queryset = queryset.filter(created_at__gte=since)
     if until is not None:
@@ -52,12 +52,51 @@ def production_frame(
     return frame
 
 
+def labelled_frame(*, since: datetime, until: datetime) -> pd.DataFrame:
+    """Predictions whose feedback ARRIVED in [since, until), whenever they were made.
+
+    The columns of production_frame(); `actual` is always known. The performance report reads
+    its labelled rows here, so a label given days after its prediction is counted.
+    """
+    queryset = Feedback.objects.filter(created_at__gte=since, created_at__lt=until)
+    fields = [f"prediction__{c}" for c in _COLUMNS] + [
+        "prediction__probability",
+        "prediction__label",
+        "prediction__model_version__version",
+        "prediction__created_at",
+        "actual",
+    ]
+    rows = list(queryset.order_by("created_at", "pk").values_list(*fields))
+    frame = pd.DataFrame.from_records(
+        rows,
+        columns=[
+            *FEATURE_NAMES,
+            "probability",
+            "prediction",
+            "model_version",
+            "created_at",
+            "actual",
+        ],
+    )
+    frame["prediction"] = frame["prediction"].astype(int)
+    frame["actual"] = frame["actual"].astype(int)
+    return frame
+
+
 def claimed_frame(run_id: int) -> pd.DataFrame:
-    """The rows a retrain run claimed: the nine features and `Depression` from the feedback."""
-    rows = Feedback.objects.filter(consumed_by_id=run_id).order_by("pk")
-    values = list(rows.values_list(*[f"prediction__{c}" for c in _COLUMNS], "actual"))
-    frame = pd.DataFrame.from_records(values, columns=[*FEATURE_NAMES, "Depression"])
+    """The rows a retrain run claimed: the nine features and `Depression` from the feedback,
+    then `prediction_id` (text), by which an erasure is purged from the run's archive."""
+    rows = Feedback.objects.filter(consumed_by_id=run_id, prediction__age__isnull=False)
+    values = list(
+        rows.order_by("pk").values_list(
+            *[f"prediction__{c}" for c in _COLUMNS], "actual", "prediction_id"
+        )
+    )
+    frame = pd.DataFrame.from_records(
+        values, columns=[*FEATURE_NAMES, "Depression", "prediction_id"]
+    )
     frame["Depression"] = frame["Depression"].astype(bool)
+    frame["prediction_id"] = frame["prediction_id"].astype(str)
     return frame
 
 
@@ -86,6 +125,13 @@ def features_of(prediction: Prediction) -> dict:
 def prediction_with_feedback(prediction_id) -> Prediction:
     """One prediction with its model version and feedback (raises Prediction.DoesNotExist)."""
     return Prediction.objects.select_related("model_version", "feedback").get(pk=prediction_id)
+
+
+def prediction_with_answers(prediction_id) -> Prediction:
+    """prediction_with_feedback() of a row that still holds its answers (not a minimal row)."""
+    return Prediction.objects.select_related("model_version", "feedback").get(
+        pk=prediction_id, age__isnull=False
+    )
 
 
 # --- Labels usable for retraining (issue 13: label provenance) ------------------------------

@@ -11,9 +11,15 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from training.features import FEATURES
+from training.features import BY_NAME, FEATURES
 
-from .validation import IGNORED_FIELDS, NON_FIELD, unknown_field_errors, validate_features
+from .validation import (
+    IGNORED_FIELDS,
+    IMPLAUSIBLE_DAY,
+    NON_FIELD,
+    unknown_field_errors,
+    validate_features,
+)
 
 
 def _feature_field(feature):
@@ -43,7 +49,8 @@ class FeaturesSerializer(serializers.Serializer):
         return fields
 
     def to_internal_value(self, data):
-        clean, errors = validate_features(data)
+        # A day over 24 hours is answered with an implausible_day warning, not refused.
+        clean, errors = validate_features(data, allow_long_day=True)
         if errors:
             raise serializers.ValidationError(errors)
         return clean
@@ -53,6 +60,21 @@ class WrappedFeaturesSerializer(serializers.Serializer):
     """The original API's shape: {"features": {...}}."""
 
     features = FeaturesSerializer()
+
+
+def split_store(data):
+    """(data without "store", the store choice or None, errors): the API's consent.
+
+    `"store": true` or `false` next to the features (flat or wrapped); absent means the
+    original behaviour (stored, consent not asked).
+    """
+    if not isinstance(data, Mapping) or "store" not in data:
+        return data, None, {}
+    rest = {key: value for key, value in data.items() if key != "store"}
+    store = data["store"]
+    if not isinstance(store, bool):
+        return rest, None, {"store": ["Must be true or false."]}
+    return rest, store, {}
 
 
 class PredictInputSerializer(serializers.Serializer):
@@ -97,8 +119,19 @@ class FeedbackWithFeaturesSerializer(serializers.Serializer):
     actual = _Binary(help_text="The actual outcome: 1 depressed, 0 not.")
 
 
+class FlatFeedbackSerializer(serializers.Serializer):
+    """The original Streamlit client's shape: the nine features and "actual", side by side."""
+
+    def get_fields(self):
+        fields = FeaturesSerializer().get_fields()
+        fields["prediction"] = _Binary(required=False, help_text="Optional; checked, not stored.")
+        fields["actual"] = _Binary(help_text="The actual outcome: 1 depressed, 0 not.")
+        return fields
+
+
 class FeedbackInputSerializer(serializers.Serializer):
-    """Either {"prediction_id", "actual"} or {"features", "prediction", "actual"}.
+    """{"prediction_id", "actual"}, {"features", "prediction", "actual"}, or the nine features
+    flat with "actual" (and optionally "prediction"), as the original client sends them.
 
     Errors come back flat, one list per field, the features' under their own names (as for
     POST /api/predict): {"Age": [...], "actual": [...]}.
@@ -108,9 +141,12 @@ class FeedbackInputSerializer(serializers.Serializer):
         if not isinstance(data, Mapping):
             raise serializers.ValidationError({NON_FIELD: ["Expected a JSON object."]})
         with_features = "features" in data
+        flat = not with_features and "prediction_id" not in data and any(k in BY_NAME for k in data)
+        if flat:
+            return self._flat(data)
         if with_features:
             labels = _FeedbackLabels(data={k: v for k, v in data.items() if k != "features"})
-            features, errors = validate_features(data["features"])
+            features, errors = validate_features(data["features"], allow_long_day=True)
             if not isinstance(data["features"], Mapping):
                 errors = {"features": ["Expected an object with the nine features."]}
         else:
@@ -129,9 +165,27 @@ class FeedbackInputSerializer(serializers.Serializer):
             clean["features"] = features
         return clean
 
+    def _flat(self, data):
+        labels = _FlatLabels(data={k: v for k, v in data.items() if k not in BY_NAME})
+        features, errors = validate_features(
+            {k: v for k, v in data.items() if k in BY_NAME}, allow_long_day=True
+        )
+        if not labels.is_valid():
+            errors.update(labels.errors)
+        allowed = set(labels.fields) | set(BY_NAME)
+        errors.update({key: ["Unknown field."] for key in data if key not in allowed})
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {**labels.validated_data, "features": features}
+
 
 class _FeedbackLabels(serializers.Serializer):
     prediction = _Binary()
+    actual = _Binary()
+
+
+class _FlatLabels(serializers.Serializer):
+    prediction = _Binary(required=False)
     actual = _Binary()
 
 
@@ -140,7 +194,11 @@ class _FeedbackLabels(serializers.Serializer):
 
 class WarningSerializer(serializers.Serializer):
     feature = serializers.CharField()
-    code = serializers.ChoiceField(choices=["outside_training_range", "unseen_category"])
+    code = serializers.ChoiceField(
+        choices=["outside_training_range", "unseen_category", IMPLAUSIBLE_DAY],
+        help_text=f"`{IMPLAUSIBLE_DAY}`: sleep + study + social media over 24 hours (accepted, "
+        "counted by data-quality monitoring).",
+    )
     value = serializers.JSONField()
     training_min = serializers.FloatField(required=False)
     training_max = serializers.FloatField(required=False)
@@ -193,6 +251,9 @@ class FeedbackOutputSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded"])
     model_loaded = serializers.BooleanField()
+    error = serializers.CharField(
+        allow_null=True, help_text="The original API's key: null when healthy, else why not."
+    )
     model_version = serializers.IntegerField(allow_null=True)
     database = serializers.BooleanField()
     broker = serializers.BooleanField()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from training import serving
 from training.features import FEATURE_NAMES
 from training.selectors import FIELD_OF
 
-from . import bulk, messaging, ranges, selectors
+from . import bulk, ranges, selectors
 from .models import Feedback, Prediction
+from .validation import implausible_day_warning
 
 # Rows claimed per UPDATE (SQLite allows a few thousand parameters per statement).
 CLAIM_CHUNK = 900
@@ -66,6 +68,12 @@ def active_model():
     return loaded
 
 
+def _warnings(known: ranges.TrainingRanges, features: Mapping[str, Any]) -> list[dict]:
+    found = known.warnings(features)
+    long_day = implausible_day_warning(features)
+    return found if long_day is None else [*found, long_day]
+
+
 def _row(features: Mapping[str, Any], probability: float, loaded, **fields) -> Prediction:
     return Prediction(
         **{FIELD_OF[name]: features[name] for name in FEATURE_NAMES},
@@ -78,23 +86,46 @@ def _row(features: Mapping[str, Any], probability: float, loaded, **fields) -> P
 
 
 def prediction_create(
-    features: Mapping[str, Any], *, channel: str, started: float | None = None
+    features: Mapping[str, Any],
+    *,
+    channel: str,
+    started: float | None = None,
+    consent: bool | None = None,
 ) -> Prediction:
     """Answer one validated row with the active model and store it: one model call, one INSERT.
 
     `started` (time.perf_counter() when the request arrived) makes latency_ms cover the
-    validation too; the INSERT itself is not part of it.
+    validation too; the INSERT itself is not part of it. `consent` True or None (not asked:
+    the API's default and the original client) stores the answers; False stores what
+    NO_CONSENT_STORAGE says: a minimal row (the estimate, no answer) or nothing. The returned
+    prediction always holds the answers, for the page that shows the estimate.
     """
     started = time.perf_counter() if started is None else started
     loaded = active_model()
     probability = float(loaded.predictor.predict_proba_one(features))
-    warnings = ranges.ranges_for(loaded).warnings(features)
+    warnings = _warnings(ranges.ranges_for(loaded), features)
     latency_ms = (time.perf_counter() - started) * 1000
     prediction = _row(
         features, probability, loaded, channel=channel, warnings=warnings, latency_ms=latency_ms
     )
-    bulk.insert_prediction(prediction)
+    if consent is None:
+        bulk.insert_prediction(prediction)
+        return prediction
+    prediction.consent, prediction.consent_version = consent, settings.CONSENT_VERSION
+    if consent:
+        bulk.insert_prediction(prediction)
+    elif settings.NO_CONSENT_STORAGE == "minimal":
+        bulk.insert_prediction(_minimal_copy(prediction))
     return prediction
+
+
+def _minimal_copy(prediction: Prediction) -> Prediction:
+    minimal = copy.copy(prediction)
+    minimal._state = copy.copy(prediction._state)
+    for name in FEATURE_NAMES:
+        setattr(minimal, FIELD_OF[name], None)
+    minimal.warnings = []  # they name answers
+    return minimal
 
 
 def prediction_create_many(
@@ -118,7 +149,7 @@ def prediction_create_many(
             float(probability),
             loaded,
             channel=channel,
-            warnings=known.warnings(features),
+            warnings=_warnings(known, features),
             latency_ms=latency_ms,
         )
         for features, probability in zip(rows, probabilities, strict=True)
@@ -156,7 +187,9 @@ def feedback_create(
     the INSERT itself decides (unique constraint), so two concurrent requests cannot both win.
     """
     with transaction.atomic():
-        prediction = Prediction.objects.get(pk=prediction_id)
+        # A minimal row has no feedback link: its id is unknown to everyone, and no outcome
+        # can be tied to answers that were not kept.
+        prediction = Prediction.objects.get(pk=prediction_id, age__isnull=False)
         return _feedback_insert(prediction, actual, source=source, client_key=client_key)
 
 
@@ -187,12 +220,15 @@ def _feedback_insert(
         raise FeedbackExists(f"Prediction {prediction.pk} already has its feedback.") from None
     total, pending = selectors.feedback_counts()
     outcome = FeedbackOutcome(feedback=feedback, total_feedbacks=total)
-    if pending >= settings.RETRAIN_THRESHOLD:
-        # After the commit, so that the retrain sees this row; the flag is set only when the
-        # message really left (see messaging.queue_retrain).
+    if pending - 1 < settings.RETRAIN_THRESHOLD <= pending:
+        # This feedback crossed the threshold: one retrain per crossing, not one per feedback
+        # above it. After the commit, so that the retrain sees this row; the flag is set only
+        # when a queued run was recorded and its message really left.
         transaction.on_commit(lambda: _trigger_retrain(outcome))
     return outcome
 
 
 def _trigger_retrain(outcome: FeedbackOutcome) -> None:
-    outcome.retrain_triggered = messaging.queue_retrain("feedback")
+    from training.retrain import retrain_request_on_feedback
+
+    outcome.retrain_triggered = retrain_request_on_feedback() is not None

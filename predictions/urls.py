@@ -6,10 +6,10 @@ from . import api, views
 app_name = "predictions"
 
 
-def _compat(view_class, method):
+def _compat(view_class, method, **attributes):
     """The original API's path: the same view, left out of the schema (no duplicate operation)."""
     hidden = extend_schema_view(**{method: extend_schema(exclude=True)})
-    return hidden(type(f"Compat{view_class.__name__}", (view_class,), {})).as_view()
+    return hidden(type(f"Compat{view_class.__name__}", (view_class,), attributes)).as_view()
 
 
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
     path("predictions/<uuid:pk>/", views.result, name="result"),
     path("predictions/<uuid:pk>/feedback/", views.feedback, name="feedback"),
     path("predictions/<uuid:pk>/thanks/", views.thanks, name="thanks"),
+    path("predictions/<uuid:pk>/delete/", views.erase, name="erase"),
     path("api/predict", api.PredictView.as_view(), name="api-predict"),
     path("api/predict/batch", api.BatchPredictView.as_view(), name="api-predict-batch"),
     path("api/feedback", api.FeedbackView.as_view(), name="api-feedback"),
@@ -25,6 +26,6 @@ urlpatterns = [
     path("api/predictions/<uuid:pk>", api.PredictionDetailView.as_view(), name="api-prediction"),
     # The original Flask API's paths, so that its Streamlit client works unchanged.
     path("predict", _compat(api.PredictView, "post"), name="compat-predict"),
-    path("feedback", _compat(api.FeedbackView, "post"), name="compat-feedback"),
+    path("feedback", _compat(api.FeedbackView, "post", created_status=200), name="compat-feedback"),
     path("health", _compat(api.HealthView, "get"), name="compat-health"),
 ]

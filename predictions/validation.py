@@ -9,6 +9,12 @@ model saw is accepted and reported as a warning elsewhere (predictions.ranges).
 Strings are parsed (form posts and CSV cells are strings, and the original API's clients may
 send "21"), but only plain decimal notation: booleans, NaN, Infinity, arrays, objects and
 anything Python's float() would stretch to accept ("1_0", "nan", "٣") are refused.
+
+A day of more than 24 hours (sleep + study + social media) is refused on the form, which can
+tell the student at once; the API, the original API's paths and the batch scorer accept it
+(`allow_long_day=True`), because the original client's sliders allow it and the Kaggle file
+holds such rows: the stored prediction carries an `implausible_day` warning instead
+(`implausible_day_warning`), and data-quality monitoring counts those rows.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from training.features import (
 IGNORED_FIELDS = frozenset({ID_COLUMN, TARGET})
 # The key of errors that belong to no single field (DRF's default name for them).
 NON_FIELD = "non_field_errors"
+# The code of the warning stored with a prediction whose day adds up to more than 24 hours.
+IMPLAUSIBLE_DAY = "implausible_day"
 
 # Unknown keys reported one by one at most (the rest are summed up in one message), each shown
 # at most this long: an error body stays small whatever the request held.
@@ -53,9 +61,10 @@ class _Invalid(Exception):
 
 
 def validate_features(
-    data: Any, *, ignore_unknown: bool = False
+    data: Any, *, ignore_unknown: bool = False, allow_long_day: bool = False
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Check one row of the nine features; unknown keys are errors unless `ignore_unknown`."""
+    """Check one row of the nine features; unknown keys are errors unless `ignore_unknown`,
+    and a day of more than 24 hours is an error unless `allow_long_day`."""
     if not isinstance(data, Mapping):
         return {}, {NON_FIELD: [_("Expected an object with the nine features.")]}
     clean: dict[str, Any] = {}
@@ -68,20 +77,39 @@ def validate_features(
     if not ignore_unknown:
         unknown = [key for key in data if key not in BY_NAME and key not in IGNORED_FIELDS]
         errors.update(unknown_field_errors(unknown))
-    if all(name in clean for name in DAY_HOURS_FEATURES):
-        total = sum(clean[name] for name in DAY_HOURS_FEATURES)
-        if total > MAX_DAY_HOURS:
-            errors.setdefault(NON_FIELD, []).insert(
-                0,
-                _(
-                    "Sleep, study and social media add up to %(total)s hours, "
-                    "but a day has only %(max)s."
-                )
-                % {"total": _number_text(total), "max": _number_text(MAX_DAY_HOURS)},
-            )
+    if not allow_long_day and all(name in clean for name in DAY_HOURS_FEATURES):
+        message = _long_day_message(clean)
+        if message:
+            errors.setdefault(NON_FIELD, []).insert(0, message)
     if errors:
         return {}, errors
     return clean, {}
+
+
+def implausible_day_warning(clean: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The warning stored with a row whose day adds up to more than 24 hours, or None."""
+    message = _long_day_message(clean)
+    if message is None:
+        return None
+    return {
+        "feature": "+".join(DAY_HOURS_FEATURES),
+        "code": IMPLAUSIBLE_DAY,
+        "value": _day_hours(clean),
+        "message": message,
+    }
+
+
+def _day_hours(clean: Mapping[str, Any]) -> float:
+    return round(sum(float(clean[name]) for name in DAY_HOURS_FEATURES), 6)
+
+
+def _long_day_message(clean: Mapping[str, Any]) -> str | None:
+    total = _day_hours(clean)
+    if total <= MAX_DAY_HOURS:
+        return None
+    return _(
+        "Sleep, study and social media add up to %(total)s hours, but a day has only %(max)s."
+    ) % {"total": _number_text(total), "max": _number_text(MAX_DAY_HOURS)}
 
 
 def unknown_field_errors(keys, message=None) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from mindpulse.throttling import client_key, throttle_posts
 from training import serving
 
-from . import batch, explanations, ranges, selectors, services
+from . import batch, erasure, explanations, ranges, selectors, services
 from .forms import BatchForm, FeedbackForm, ScreeningForm
 from .labels import LABELS
 from .models import Feedback, Prediction
@@ -32,21 +32,31 @@ def home(request):
     if request.method == "POST" and loaded is not None and form.is_valid():
         try:
             prediction = services.prediction_create(
-                form.cleaned_data, channel=Prediction.Channel.FORM, started=started
+                form.cleaned_data,
+                channel=Prediction.Channel.FORM,
+                started=started,
+                consent=form.consent_given,
             )
         except services.ModelUnavailable:
             loaded = None
         else:
-            return redirect("predictions:result", pk=prediction.pk)
+            if form.consent_given:
+                return redirect("predictions:result", pk=prediction.pk)
+            # No consent: the estimate is shown now and has no link (nothing to come back to).
+            context = {**_result_context(prediction, None, kept=False)}
+            return render(request, "predictions/result.html", context)
     status = 503 if loaded is None and request.method == "POST" else 200
     return render(
         request, "predictions/form.html", {"form": form, "ready": loaded is not None}, status=status
     )
 
 
-def _result_context(prediction: Prediction, feedback_form: FeedbackForm | None) -> dict:
-    has_feedback = hasattr(prediction, "feedback")
+def _result_context(
+    prediction: Prediction, feedback_form: FeedbackForm | None, *, kept: bool = True
+) -> dict:
+    has_feedback = kept and hasattr(prediction, "feedback")
     return {
+        "kept": kept,
         "prediction": prediction,
         "version": prediction.model_version,
         "percent": round(prediction.probability * 100),
@@ -54,7 +64,7 @@ def _result_context(prediction: Prediction, feedback_form: FeedbackForm | None) 
         "factors": explanations.factors_for(prediction),
         "warnings": _warnings(prediction),
         "feedback": prediction.feedback if has_feedback else None,
-        "feedback_form": None if has_feedback else (feedback_form or FeedbackForm()),
+        "feedback_form": None if has_feedback or not kept else (feedback_form or FeedbackForm()),
     }
 
 
@@ -71,9 +81,21 @@ def _warnings(prediction: Prediction) -> list[dict]:
 
 def _prediction_or_404(pk) -> Prediction:
     try:
-        return selectors.prediction_with_feedback(pk)
+        return selectors.prediction_with_answers(pk)
     except Prediction.DoesNotExist:
         raise Http404("No prediction has this id.") from None
+
+
+@require_POST
+@throttle_posts("forms")
+def erase(request, pk):
+    """The result page's "Delete my answers": the prediction and its feedback go, an erasure
+    is recorded (predictions.erasure)."""
+    try:
+        erasure.prediction_erase(pk)
+    except Prediction.DoesNotExist:
+        raise Http404("No prediction has this id.") from None
+    return render(request, "predictions/erased.html")
 
 
 @require_safe

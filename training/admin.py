@@ -46,6 +46,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         "status",
         "roc_auc",
         "f1",
+        "ece",
         "threshold",
         "train_rows",
         "run",
@@ -57,6 +58,14 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     inlines = [ActivationInline]
     actions = ["activate_version"]
 
+    def changelist_view(self, request, extra_context=None):
+        from .checks import accuracy_threshold_problem
+
+        problem = accuracy_threshold_problem()
+        if problem:
+            self.message_user(request, problem, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="ROC AUC")
     def roc_auc(self, obj):
         return _fmt(obj.metrics.get("roc_auc"))
@@ -64,6 +73,19 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="F1")
     def f1(self, obj):
         return _fmt(obj.metrics.get("f1"))
+
+    @admin.display(description="ECE")
+    def ece(self, obj):
+        return _fmt(obj.metrics.get("ece"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from .views import card_context
+
+        version = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if version is not None:
+            extra.update(card_context(version))
+        return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def has_activate_permission(self, request):
         # Putting a model in service changes every answer: Django's change permission on

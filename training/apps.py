@@ -7,6 +7,8 @@ class TrainingConfig(AppConfig):
     verbose_name = "Training and model registry"
 
     def ready(self):
+        from . import checks  # noqa: F401 (registers the system checks)
+
         post_migrate.connect(_ensure_retrain_schedule, sender=self, dispatch_uid=__name__)
 
 

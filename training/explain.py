@@ -62,7 +62,7 @@ class Explanation:
     unit: str  # LOG_ODDS or PROBABILITY
     bias: float  # the baseline in `unit`
     value: float  # the model's margin (log-odds) or probability for this row
-    probability: float  # the positive-class probability for this row
+    probability: float  # the positive-class probability served for this row (calibrated)
     contributions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -83,7 +83,13 @@ def explain(pipeline_or_predictor: Any, features: Mapping[str, Any]) -> Explanat
         raise ExplainError("tree models behind a PCA are not explained")
     elif isinstance(model, ForestModel):
         per_column, bias, value = _forest(predictor, features)
-        unit, probability = PROBABILITY, value
+        # A calibrated version serves calibrator(value); the contributions stay in the forest's
+        # own probability, which the calibrator then maps monotonically.
+        calibrated = predictor.calibrator is not None
+        unit, probability = (
+            PROBABILITY,
+            predictor.predict_proba_one(features) if calibrated else value,
+        )
     elif isinstance(model, BoostedTreesModel):
         per_column, bias, value = _boosted(predictor, features)
         unit, probability = LOG_ODDS, predictor.predict_proba_one(features)

@@ -150,6 +150,22 @@ class CompiledPredictor(Predictor):
         else:
             self._one = self._trees_one
 
+    calibrator: Any = None
+
+    def calibrate(self, calibrator: Any, wrapper: Any) -> None:
+        """Serve calibrator(score) instead of the score. `explain` still reads `model`, so an
+        explanation stays in the model's own units (log-odds or probability before calibration).
+        """
+        self.calibrator = calibrator
+        self.pipeline = wrapper
+        raw_one = self._one
+        apply_one = calibrator.scalar_function()
+
+        def one(features: Mapping[str, Any]) -> float:
+            return apply_one(raw_one(features))
+
+        self._one = one
+
     # The model's input columns (after the optional PCA) ------------------------------------
     def model_input_one(self, features: Mapping[str, Any]) -> np.ndarray:
         z = np.array(self.preprocessor.row(features), dtype=np.float64)
@@ -207,7 +223,8 @@ class CompiledPredictor(Predictor):
 
     # Batch -------------------------------------------------------------------------------------
     def predict_proba(self, data: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
-        return self.model.predict(self.model_input(data))
+        scores = self.model.predict(self.model_input(data))
+        return scores if self.calibrator is None else self.calibrator.apply(scores)
 
 
 # --------------------------------------------------------------------------------------------
@@ -924,7 +941,14 @@ def compile_predictor(pipeline: Any, *, verify: bool = True) -> Predictor:
     only returned when every answer agrees to VERIFY_TOLERANCE.
     """
     try:
-        predictor = _compile(pipeline)
+        calibrator = getattr(pipeline, "calibrator", None)
+        if calibrator is not None:
+            # A CalibratedPipeline: the inner pipeline compiles as usual, and the calibrator's
+            # few numbers follow the compiled score. Verified below against the wrapper itself.
+            predictor = _compile(pipeline.pipeline)
+            predictor.calibrate(calibrator, pipeline)
+        else:
+            predictor = _compile(pipeline)
         if verify:
             _verify(predictor, pipeline)
     except Exception as exc:  # anything unexpected: the pipeline still answers
@@ -1002,10 +1026,10 @@ def _verify(predictor: CompiledPredictor, pipeline: Any) -> None:
     answers = [batch, one]
     if isinstance(predictor.model, BoostedTreesModel):  # both batch paths
         z = predictor.model_input(frame)
-        answers += [
-            predictor.model.predict(z, native=True),
-            predictor.model.predict(z, native=False),
-        ]
+        raw = [predictor.model.predict(z, native=True), predictor.model.predict(z, native=False)]
+        if predictor.calibrator is not None:
+            raw = [predictor.calibrator.apply(r) for r in raw]
+        answers += raw
     error = max(np.max(np.abs(answer - expected)) for answer in answers)
     if not error <= VERIFY_TOLERANCE:
         raise CompileError(f"compiled answers differ from the pipeline by {error:.3g}")

@@ -69,6 +69,18 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     params = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, help_text="Test-split metrics of this model.")
+    intervals = models.JSONField(
+        default=dict, blank=True, help_text="95 % bootstrap intervals of the test metrics."
+    )
+    calibration = models.JSONField(
+        default=dict, blank=True, help_text="ECE, Brier and reliability curve, before and after."
+    )
+    groups = models.JSONField(
+        default=dict, blank=True, help_text="Per Gender and Department metrics on the test split."
+    )
+    data_summary = models.JSONField(
+        default=dict, blank=True, help_text="Training data: sources, rows, ranges (model card)."
+    )
     candidates = models.JSONField(default=list, help_text="Every candidate of its training run.")
     selection_metric = models.CharField(max_length=32)
     threshold = models.FloatField()
@@ -88,6 +100,11 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    files_pruned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A rejected version's files deleted (KEEP_REJECTED_VERSIONS).",
+    )
 
     class Meta:
         ordering = ["-version"]
@@ -141,6 +158,7 @@ class RetrainRun(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED_NO_TRIGGER = "skipped_no_trigger", "Skipped: no trigger"
         SKIPPED_ALREADY_RUNNING = "skipped_already_running", "Skipped: already running"
+        SKIPPED_UNCHANGED_DATA = "skipped_unchanged_data", "Skipped: same data as last rejected"
 
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     decision = models.CharField(max_length=32, choices=Decision.choices, default="running")
@@ -158,6 +176,11 @@ class RetrainRun(models.Model):
     )
     champion_score = models.FloatField(null=True, blank=True)
     challenger_score = models.FloatField(null=True, blank=True)
+    comparison = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Paired difference challenger - champion with its interval; ECE and gap checks.",
+    )
     new_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -169,6 +192,9 @@ class RetrainRun(models.Model):
     task_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of a running retrain's worker."
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -178,6 +204,12 @@ class RetrainRun(models.Model):
             # One retrain at a time, guarded by the database itself.
             models.UniqueConstraint(
                 fields=["decision"], condition=Q(decision="running"), name="one_running_retrain"
+            ),
+            # One retrain per crossing of RETRAIN_THRESHOLD: one queued feedback request.
+            models.UniqueConstraint(
+                fields=["decision"],
+                condition=Q(decision="queued", trigger="feedback"),
+                name="one_queued_feedback_retrain",
             ),
         ]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
@@ -27,6 +28,7 @@ from sklearn.metrics import (
     brier_score_loss,
     confusion_matrix,
     f1_score,
+    log_loss,
     precision_recall_curve,
     precision_score,
     recall_score,
@@ -36,6 +38,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from training import calibration
 from training.datagen import FALSE_WORDS, TRUE_WORDS
 from training.features import (
     CATEGORICAL_FEATURES,
@@ -87,6 +90,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "recall": True,
     "precision": True,
     "brier": False,
+    "log_loss": False,
 }
 SELECTION_METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 METRICS: tuple[str, ...] = (
@@ -98,10 +102,15 @@ METRICS: tuple[str, ...] = (
     "roc_auc",
     "average_precision",
     "brier",
+    "log_loss",
+    "ece",
     "confusion_matrix",
     "n",
     "positives",
 )
+
+# A candidate whose expected calibration error on validation exceeds this is calibrated.
+MAX_ECE = 0.03
 
 # choose_threshold() keeps its answer strictly inside (0, 1).
 _THRESHOLD_EPS = 1e-6
@@ -132,6 +141,9 @@ class CandidateResult:
     test_metrics: dict[str, Any]
     fit_seconds: float
     params: dict[str, Any] = field(default_factory=dict)
+    # How the probability was measured and, when needed, calibrated (see fit_candidate).
+    calibration: dict[str, Any] = field(default_factory=dict)
+    test_proba: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -313,6 +325,8 @@ def evaluate(
         "roc_auc": float(roc_auc_score(y, p)) if both_classes else None,
         "average_precision": float(average_precision_score(y, p)) if both_classes else None,
         "brier": float(brier_score_loss(y, p, labels=[0, 1])),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "ece": calibration.expected_calibration_error(y, p),
         "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
         "n": int(len(y)),
         "positives": int(y.sum()),
@@ -324,24 +338,76 @@ def predict_proba(pipeline: Pipeline, df: pd.DataFrame) -> np.ndarray:
     return np.asarray(pipeline.predict_proba(features_of(df))[:, 1], dtype=np.float64)
 
 
+def training_parallelism():
+    """joblib's threading backend for the fits: scikit-learn's forests split their trees
+    with `effective_n_jobs()`, which asks the default (loky, process-based) backend, and loky
+    refuses to run inside a daemon process such as a Celery prefork worker ("Loky-backed
+    parallel loops cannot be called in a multiprocessing, setting n_jobs=1"), so
+    TRAINING_N_JOBS was silently 1 there. The forests fit with threads anyway; XGBoost uses
+    its own OpenMP threads."""
+    return parallel_config(backend="threading")
+
+
 def fit_candidate(
-    algorithm: str, split: DatasetSplit, *, seed: int = 42, use_pca: bool = False, n_jobs: int = 2
+    algorithm: str,
+    split: DatasetSplit,
+    *,
+    seed: int = 42,
+    use_pca: bool = False,
+    n_jobs: int = 2,
+    max_ece: float = MAX_ECE,
 ) -> CandidateResult:
-    """Fit on train, pick the threshold on val, and evaluate on test at that threshold."""
+    """Fit on train; measure calibration on val and calibrate there when its ECE exceeds
+    `max_ece`; pick the threshold on the (calibrated) val scores; evaluate on test.
+
+    The calibrator is fitted on the validation rows, which the model never trained on. The
+    validation metrics of a calibrated candidate come from 2-fold cross-fitted calibration
+    (calibration.choose_calibrator), so they stay out-of-sample for the calibrator too and
+    the winner's selection is not flattered by it.
+    """
     pipeline = build_pipeline(algorithm, seed=seed, use_pca=use_pca, n_jobs=n_jobs)
-    started = time.perf_counter()
-    pipeline.fit(split.X_train, split.y_train)
-    fit_seconds = time.perf_counter() - started
-    val_proba = predict_proba(pipeline, split.X_val)
+    with training_parallelism():
+        started = time.perf_counter()
+        pipeline.fit(split.X_train, split.y_train)
+        fit_seconds = time.perf_counter() - started
+        raw_val = predict_proba(pipeline, split.X_val)
+        raw_test = predict_proba(pipeline, split.X_test)
+    val_ece = calibration.expected_calibration_error(split.y_val, raw_val)
+    record: dict[str, Any] = {
+        "bins": calibration.ECE_BINS,
+        "binning": "equal-width",
+        "max_ece": max_ece,
+        "val_ece_before": val_ece,
+        "test_ece_before": calibration.expected_calibration_error(split.y_test, raw_test),
+        "test_brier_before": float(np.mean((raw_test - split.y_test) ** 2)),
+        "test_reliability_before": calibration.reliability_curve(split.y_test, raw_test),
+    }
+    model: Any = pipeline
+    val_proba = val_scored = raw_val
+    test_proba = raw_test
+    if val_ece > max_ece:
+        calibrator, choice = calibration.choose_calibrator(split.y_val, raw_val, seed=seed)
+        model = calibration.CalibratedPipeline(pipeline, calibrator)
+        val_proba = calibrator.apply(raw_val)
+        val_scored = choice["proba"]
+        test_proba = calibrator.apply(raw_test)
+        record.update(calibrator.describe(), choice=choice["scores"])
+    else:
+        record["method"] = "none"
     threshold = choose_threshold(split.y_val, val_proba)
+    record["test_reliability"] = calibration.reliability_curve(split.y_test, test_proba)
+    test_metrics = evaluate(split.y_test, test_proba, threshold)
+    record["test_ece"] = test_metrics["ece"]
     return CandidateResult(
         algorithm=algorithm,
-        pipeline=pipeline,
+        pipeline=model,
         threshold=threshold,
-        val_metrics=evaluate(split.y_val, val_proba, threshold),
-        test_metrics=evaluate(split.y_test, predict_proba(pipeline, split.X_test), threshold),
+        val_metrics=evaluate(split.y_val, val_scored, threshold),
+        test_metrics=test_metrics,
         fit_seconds=float(fit_seconds),
         params={"seed": seed, "use_pca": use_pca, **MODEL_PARAMS[algorithm]},
+        calibration=record,
+        test_proba=test_proba,
     )
 
 
@@ -376,6 +442,7 @@ def train_candidates(
     n_jobs: int = 2,
     algorithms: Sequence[str] = ALGORITHMS,
     progress: Progress | None = None,
+    max_ece: float = MAX_ECE,
 ) -> TrainingOutcome:
     """Split `df`, fit every candidate, and return them all together with the winner."""
     _check_metric(metric)  # check the arguments before spending seconds on training
@@ -386,7 +453,9 @@ def train_candidates(
     split = split_dataset(df, seed=seed)
     results = []
     for algorithm in algorithms:
-        result = fit_candidate(algorithm, split, seed=seed, use_pca=use_pca, n_jobs=n_jobs)
+        result = fit_candidate(
+            algorithm, split, seed=seed, use_pca=use_pca, n_jobs=n_jobs, max_ece=max_ece
+        )
         results.append(result)
         if progress is not None:
             progress(algorithm, result)

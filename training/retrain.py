@@ -29,8 +29,8 @@ from pathlib import Path
 import pandas as pd
 from celery import current_app
 from django.conf import settings
-from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from predictions import selectors as predictions_selectors
@@ -105,7 +105,46 @@ def retrain_request(*, requested_by=None, note: str = "") -> RetrainRun:
     return run
 
 
-def _send(run: RetrainRun) -> None:
+def retrain_request_on_feedback() -> RetrainRun | None:
+    """The feedback that crossed RETRAIN_THRESHOLD: record a queued run, then send its message.
+
+    Nothing is queued while a feedback request is queued (a partial unique constraint decides
+    between concurrent feedback) or while a retrain runs: the run claims every labelled row
+    there is when it starts. Returns the queued run, or None when nothing was queued.
+    """
+    if RetrainRun.objects.filter(decision=Decision.RUNNING).exists():
+        logger.info("retrain_not_requested reason=a retrain is running")
+        return None
+    try:
+        with transaction.atomic():
+            run = RetrainRun.objects.create(
+                trigger=Trigger.FEEDBACK,
+                decision=Decision.QUEUED,
+                reason="queued: RETRAIN_THRESHOLD crossed by a feedback",
+                task_id=str(uuid.uuid4()),
+                queued_at=timezone.now(),
+            )
+    except IntegrityError:
+        logger.info("retrain_not_requested reason=a feedback retrain is already queued")
+        return None
+    try:
+        # Delayed, so that a burst of labels (5,000 within an hour) makes one retrain on all
+        # of them rather than one per RETRAIN_THRESHOLD rows as they arrive.
+        _send(run, countdown=settings.RETRAIN_FEEDBACK_DELAY_SECONDS)
+    except Exception as exc:  # the feedback is committed already: record, never fail it
+        RetrainRun.objects.filter(pk=run.pk, decision=Decision.QUEUED).update(
+            decision=Decision.FAILED,
+            reason="not queued: the task queue (broker) is unreachable",
+            error=f"{type(exc).__name__}: {exc}",
+            finished_at=timezone.now(),
+        )
+        logger.warning("retrain_not_queued run=%s error=%s: %s", run.pk, type(exc).__name__, exc)
+        return None
+    logger.info("retrain_queued run=%s trigger=feedback", run.pk)
+    return run
+
+
+def _send(run: RetrainRun, *, countdown: float = 0) -> None:
     timeout = BROKER_TIMEOUT_SECONDS
     kwargs = {"trigger": run.trigger, "run_id": run.pk, "requested_by_id": run.requested_by_id}
     with current_app.connection_for_write(
@@ -114,7 +153,12 @@ def _send(run: RetrainRun) -> None:
     ) as connection:
         connection.ensure_connection(max_retries=0)
         current_app.send_task(
-            RETRAIN_TASK, kwargs=kwargs, task_id=run.task_id, connection=connection, retry=False
+            RETRAIN_TASK,
+            kwargs=kwargs,
+            task_id=run.task_id,
+            connection=connection,
+            retry=False,
+            **({"countdown": countdown} if countdown else {}),
         )
 
 
@@ -222,10 +266,14 @@ def _claim_slot(run_id, fields: dict) -> tuple[RetrainRun, bool]:
     """Become THE running retrain (True), or record that another one is (False)."""
     try:
         with transaction.atomic():
+            now = timezone.now()
             if run_id is None:
-                return RetrainRun.objects.create(decision=Decision.RUNNING, **fields), True
+                run = RetrainRun.objects.create(
+                    decision=Decision.RUNNING, heartbeat_at=now, **fields
+                )
+                return run, True
             claimed = RetrainRun.objects.filter(pk=run_id, decision=Decision.QUEUED).update(
-                decision=Decision.RUNNING, started_at=timezone.now(), **fields
+                decision=Decision.RUNNING, started_at=now, heartbeat_at=now, **fields
             )
     except IntegrityError:
         holder = RetrainRun.objects.filter(decision=Decision.RUNNING).first()
@@ -240,6 +288,11 @@ def _claim_slot(run_id, fields: dict) -> tuple[RetrainRun, bool]:
 
 
 def _execute(run: RetrainRun, clock: _Clock) -> None:
+    with Heartbeat(run.pk):
+        _execute_steps(run, clock)
+
+
+def _execute_steps(run: RetrainRun, clock: _Clock) -> None:
     metric = settings.MODEL_SELECTION_METRIC
     step = "claim"
     try:
@@ -256,6 +309,8 @@ def _execute(run: RetrainRun, clock: _Clock) -> None:
         run.rows_reference, run.rows_merged = len(reference), len(merged)
         clock.lap(step)
         _save(run, clock, "rows_reference", "rows_merged", "duplicates_removed")
+        if _skip_unchanged(run, merged, clock):
+            return
 
         step = "train"
         lower_cpu_priority(settings.RETRAIN_NICE)
@@ -270,6 +325,7 @@ def _execute(run: RetrainRun, clock: _Clock) -> None:
         promote = comparison.promote
         run.selection_metric, run.champion, run.reason = metric, champion, comparison.reason
         run.challenger_score = comparison.challenger.get(metric)
+        run.comparison = comparison.evidence
         if comparison.champion is not None:
             run.champion_score = comparison.champion.get(metric)
         run.candidates = services.candidates_summary(outcome) + _gate_entries(
@@ -283,6 +339,7 @@ def _execute(run: RetrainRun, clock: _Clock) -> None:
             "champion",
             "challenger_score",
             "champion_score",
+            "comparison",
             "candidates",
             "reason",
         )
@@ -294,6 +351,8 @@ def _execute(run: RetrainRun, clock: _Clock) -> None:
         )
         clock.lap(step)
         _save(run, clock, "new_version")
+
+        prune_rejected_versions()
 
         step = "archive"
         run.archive_path = _archive(production, run)
@@ -309,6 +368,105 @@ def _execute(run: RetrainRun, clock: _Clock) -> None:
             raise
         return
     _notify(run)
+
+
+def _skip_unchanged(run: RetrainRun, merged: pd.DataFrame, clock: _Clock) -> bool:
+    """The same data as the last rejected retrain: it would train the same challenger again.
+
+    Recorded as skipped_unchanged_data; the claimed rows (none, or the same ones) go back.
+    """
+    from .pipeline import data_fingerprint
+
+    fingerprint = data_fingerprint(merged)
+    if fingerprint != selectors.last_rejected_fingerprint():
+        return False
+    reason = (
+        f"the training data (fingerprint {fingerprint[:12]}…) is the same as the last rejected "
+        "retrain's: nothing to learn, not retrained"
+    )
+    with transaction.atomic():
+        updated = RetrainRun.objects.filter(pk=run.pk, decision=Decision.RUNNING).update(
+            decision=Decision.SKIPPED_UNCHANGED_DATA,
+            reason=reason,
+            finished_at=timezone.now(),
+            step_seconds=clock.steps,
+        )
+        if updated:
+            predictions_services.feedback_release(run)
+    run.decision, run.reason = Decision.SKIPPED_UNCHANGED_DATA, reason
+    logger.info("retrain_skipped_unchanged run=%s fingerprint=%s", run.pk, fingerprint[:12])
+    return True
+
+
+def prune_rejected_versions(*, keep: int | None = None) -> int:
+    """Delete the files of rejected versions beyond the newest KEEP_REJECTED_VERSIONS.
+
+    Their rows stay (every decision keeps its record); `files_pruned_at` says the files are
+    gone, so that nobody tries to load them. Returns how many versions were pruned.
+    """
+    keep = settings.KEEP_REJECTED_VERSIONS if keep is None else keep
+    rejected = ModelVersion.objects.filter(status=ModelVersion.Status.REJECTED).order_by("-version")
+    doomed = list(
+        rejected.filter(files_pruned_at__isnull=True).exclude(
+            pk__in=list(rejected.values_list("pk", flat=True)[:keep])
+        )
+    )
+    directory = Path(settings.ARTIFACTS_DIR)
+    for version in doomed:
+        for name in (version.artifact_path, version.reference_path):
+            if name:
+                (directory / name).unlink(missing_ok=True)
+        ModelVersion.objects.filter(pk=version.pk).update(files_pruned_at=timezone.now())
+    if doomed:
+        logger.info("rejected_versions_pruned versions=%s", [v.version for v in doomed])
+    return len(doomed)
+
+
+class Heartbeat:
+    """Writes `heartbeat_at` of a running retrain every RETRAIN_HEARTBEAT_SECONDS, from a thread.
+
+    A worker that dies stops beating; recover_stale_runs() then frees the slot within
+    RETRAIN_HEARTBEAT_TIMEOUT instead of the 30-minute hard time limit. Inside a caller's
+    transaction (an eager task, a test) the row is not visible to another connection, so no
+    thread is started; the steps still beat from the main thread (_save).
+    """
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self._stop = None
+        self._thread = None
+
+    def __enter__(self):
+        import threading
+
+        from django.db import connection
+
+        if connection.in_atomic_block:
+            return self
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="retrain-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=10)
+        return False
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(settings.RETRAIN_HEARTBEAT_SECONDS):
+                try:
+                    RetrainRun.objects.filter(pk=self.run_id, decision=Decision.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except Exception:  # a database hiccup: the next beat tries again
+                    logger.warning("retrain_heartbeat_failed run=%s", self.run_id)
+        finally:
+            connection.close()
 
 
 def _progress(run: RetrainRun):
@@ -446,13 +604,21 @@ def recover_stale_runs(*, keep: int | None = None) -> list[int]:
     request older than that lost its message.
     """
     limit = settings.CELERY_TASK_TIME_LIMIT
+    silence = settings.RETRAIN_HEARTBEAT_TIMEOUT
     now = timezone.now()
     cutoff = now - timedelta(seconds=limit)
+    quiet = now - timedelta(seconds=silence)
     recovered = []
-    for run in RetrainRun.objects.filter(decision=Decision.RUNNING, started_at__lt=cutoff):
+    lost = RetrainRun.objects.filter(decision=Decision.RUNNING).filter(
+        Q(started_at__lt=cutoff)
+        | Q(heartbeat_at__lt=quiet)
+        | Q(heartbeat_at__isnull=True, started_at__lt=quiet)
+    )
+    for run in lost:
         reason = (
-            f"left running for more than the hard time limit ({limit} s): its worker was lost "
-            "(killed, out of memory or restarted); claimed rows released"
+            f"no heartbeat for {silence} s (RETRAIN_HEARTBEAT_TIMEOUT) or running longer than the "
+            f"hard time limit ({limit} s): its worker was lost (killed, out of memory or "
+            "restarted); claimed rows released"
         )
         with transaction.atomic():
             updated = RetrainRun.objects.filter(pk=run.pk, decision=Decision.RUNNING).update(
@@ -497,7 +663,7 @@ def _save(run: RetrainRun, clock: _Clock, *fields: str) -> None:
     """Progress on the row, so that the admin and the API show where a run is."""
     values = {name: getattr(run, name) for name in fields}
     RetrainRun.objects.filter(pk=run.pk, decision=Decision.RUNNING).update(
-        step_seconds=clock.steps, **values
+        step_seconds=clock.steps, heartbeat_at=timezone.now(), **values
     )
 
 
@@ -527,25 +693,12 @@ def _log_finished(run: RetrainRun) -> None:
 
 
 def _notify(run: RetrainRun) -> None:
-    """The log line always; an e-mail to ADMINS on promotion and on failure. Never raises."""
+    """The log line, and the alert (promoted, rejected, failed), which the alert's channels
+    deliver: e-mail to ADMINS and the webhook, one message per channel. Never raises."""
     from monitoring.alerts import after_retrain  # promoted/rejected/failed alert; never raises
 
     after_retrain(run)
     try:
         _log_finished(run)
-        if run.decision not in (Decision.PROMOTED, Decision.FAILED):
-            return
-        summary = _summary(run)
-        if run.decision == Decision.PROMOTED:
-            subject = (
-                f"Retrain #{run.pk}: v{summary['new_version']} ({summary['algorithm']}) "
-                "is in service"
-            )
-        else:
-            subject = f"Retrain #{run.pk} failed"
-        body = "\n".join(f"{key}: {value}" for key, value in summary.items())
-        if run.error:
-            body += f"\n\n{run.error}"
-        mail_admins(subject, body)
     except Exception:
         logger.exception("retrain_notify_failed run=%s", run.pk)

@@ -42,6 +42,27 @@ def unconsumed_accuracy() -> tuple[int, float]:
     return usable_labels(reference_rows=reference_count()).served_accuracy()
 
 
+# The decisions a drift or performance condition is "held" across (training.triggers): a failed
+# run does not count, so that the next check tries again.
+DECIDED = ("promoted", "rejected", "skipped_no_trigger", "skipped_unchanged_data")
+
+
+def last_decision() -> RetrainRun | None:
+    """The newest run that evaluated the triggers and decided (not queued, running or failed)."""
+    return RetrainRun.objects.filter(decision__in=DECIDED).order_by("-started_at", "-pk").first()
+
+
+def last_rejected_fingerprint() -> str | None:
+    """The data fingerprint of the newest rejected retrain's challenger, when it has one."""
+    run = (
+        RetrainRun.objects.filter(decision="rejected", new_version__isnull=False)
+        .select_related("new_version")
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    return run.new_version.data_fingerprint if run is not None else None
+
+
 def retrain_run(pk: int) -> RetrainRun:
     """One retrain run with what its status page shows (raises RetrainRun.DoesNotExist)."""
     related = ("requested_by", "champion", "new_version")

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import artifacts, datagen, pipeline
+from . import artifacts, card, datagen, fairness, pipeline, uncertainty
 from .features import FEATURE_NAMES, TARGET
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
 from .selectors import FIELD_OF
@@ -129,6 +129,7 @@ def model_train(
         use_pca=settings.TRAINING_USE_PCA,
         n_jobs=settings.TRAINING_N_JOBS,
         progress=progress,
+        max_ece=settings.MAX_ECE,
     )
 
 
@@ -140,6 +141,7 @@ def candidates_summary(outcome: pipeline.TrainingOutcome) -> list[dict]:
             "fit_seconds": r.fit_seconds,
             "validation": r.val_metrics,
             "test": r.test_metrics,
+            "calibration": {k: v for k, v in r.calibration.items() if "reliability" not in k},
             "params": r.params,
             "winner": r.algorithm == outcome.winner.algorithm,
         }
@@ -163,6 +165,7 @@ def model_register(
     directory = Path(settings.ARTIFACTS_DIR)
     token = uuid.uuid4().hex[:8]
     next_version = (ModelVersion.objects.aggregate(m=Max("version"))["m"] or 0) + 1
+    test_proba = pipeline.predict_proba(winner.pipeline, outcome.split.X_test)
     payload = {
         "format_version": artifacts.FORMAT_VERSION,
         "algorithm": winner.algorithm,
@@ -181,6 +184,14 @@ def model_register(
         status=status,
         params=winner.params,
         metrics=winner.test_metrics,
+        intervals=uncertainty.intervals(
+            outcome.split.y_test, test_proba, winner.threshold, seed=settings.TRAINING_SEED
+        ),
+        calibration=winner.calibration,
+        groups=fairness.group_table(
+            outcome.split.X_test, outcome.split.y_test, test_proba, winner.threshold
+        ),
+        data_summary=card.data_summary(outcome, _sources(run)),
         candidates=candidates_summary(outcome),
         selection_metric=metric or settings.MODEL_SELECTION_METRIC,
         threshold=float(winner.threshold),
@@ -195,6 +206,28 @@ def model_register(
         reference_sha256=reference_sha,
         run=run,
     )
+
+
+def _sources(run: RetrainRun | None) -> list[dict]:
+    """Where the training rows came from: each imported file (its name, not the server's
+    path) and the production rows a retrain claimed."""
+    sources = [
+        {
+            "source": Path(d.source).name if "/" in d.source else d.source,
+            "rows": d.rows_added,
+            "date": d.created_at.date().isoformat(),
+        }
+        for d in DatasetImport.objects.order_by("created_at")
+    ]
+    if run is not None and run.rows_production:
+        sources.append(
+            {
+                "source": f"production predictions with feedback (retrain #{run.pk})",
+                "rows": run.rows_production,
+                "date": run.started_at.date().isoformat(),
+            }
+        )
+    return sources
 
 
 def _write_reference(outcome: pipeline.TrainingOutcome, path: Path) -> tuple[str, str]:
@@ -272,3 +305,60 @@ def model_train_initial(*, progress: Callable | None = None, by=None) -> ModelVe
     outcome = model_train(frame, progress=progress)
     version = model_register(outcome)
     return model_activate(version, by=by, reason="trained with manage.py train")
+
+
+def model_evidence_backfill(version: ModelVersion, *, dry_run: bool = False) -> list[str]:
+    """Give a version registered before calibration, intervals and the group table its
+    figures, from the test rows and scores of its own registered reference file (verified
+    against its sha256). Returns the fields filled (none when it has them all already). The
+    existing metric fields are kept; ece and log_loss are added beside them."""
+    missing = [f for f in ("intervals", "groups", "calibration") if not getattr(version, f)]
+    if "ece" not in version.metrics:
+        missing.append("metrics")
+    if not version.data_summary:
+        missing.append("data_summary")
+    if not missing or dry_run:
+        return missing
+    path = Path(settings.ARTIFACTS_DIR) / version.reference_path
+    if artifacts.sha256_file(path) != version.reference_sha256:
+        raise artifacts.ArtifactError(f"{path.name} does not match its recorded sha256")
+    frame = pd.read_parquet(path)
+    test = frame[(frame["split"] == "test") & frame["probability"].notna()]
+    y = test[TARGET].astype(int).to_numpy()
+    proba = test["probability"].astype(float).to_numpy()
+    features = test.loc[:, list(FEATURE_NAMES)].reset_index(drop=True)
+    t = float(version.threshold)
+    if "metrics" in missing:
+        scored = pipeline.evaluate(y, proba, t)
+        version.metrics = {**version.metrics, "ece": scored["ece"], "log_loss": scored["log_loss"]}
+    if "intervals" in missing:
+        version.intervals = uncertainty.intervals(y, proba, t, seed=version.seed)
+    if "groups" in missing:
+        version.groups = fairness.group_table(features, y, proba, t)
+    if "calibration" in missing:
+        from .calibration import ECE_BINS, expected_calibration_error, reliability_curve
+
+        version.calibration = {
+            "bins": ECE_BINS,
+            "binning": "equal-width",
+            "method": "none (registered before calibration)",
+            "test_ece": expected_calibration_error(y, proba),
+            "test_reliability": reliability_curve(y, proba),
+        }
+    if "data_summary" in missing:
+        parts = {name: frame[frame["split"] == name] for name in ("train", "validation", "test")}
+        split = pipeline.DatasetSplit(
+            *(
+                value
+                for name in ("train", "validation", "test")
+                for value in (
+                    parts[name].loc[:, list(FEATURE_NAMES)].reset_index(drop=True),
+                    parts[name][TARGET].astype(int).to_numpy(),
+                )
+            )
+        )
+        version.data_summary = card.data_summary(
+            pipeline.TrainingOutcome([], None, split, version.data_fingerprint, len(frame))
+        )
+    version.save(update_fields=[*missing])
+    return missing

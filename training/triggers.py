@@ -23,15 +23,44 @@ from . import selectors
 ORDER = ("data", "drift", "performance", "manual")
 
 
+# Triggers on a condition that persists (a drift, a performance drop) fire when the condition
+# starts, not on every check while it lasts: otherwise each daily check retrains on the same
+# evidence, and a rejected challenger is trained again and again on unchanged data.
+EDGE_TRIGGERED = ("drift", "performance")
+
+
 def evaluate(*, force: bool) -> dict[str, dict]:
     active = selectors.active_model_version()
     since = active.activated_at if active is not None else None
-    return {
+    evaluated = {
         "data": _data(),
         "drift": _drift(since),
-        "performance": _performance(since),
+        "performance": _performance(since, active),
         "manual": {"value": bool(force), "threshold": True, "rule": "==", "fired": bool(force)},
     }
+    _only_newly_fired(evaluated)
+    return evaluated
+
+
+def _only_newly_fired(evaluated: dict[str, dict]) -> None:
+    """A drift or performance condition that already held at the last decision does not fire.
+
+    "Held" is recorded as `active` on every run, so a no-op carries it to the next check; a
+    condition seen on a report that predates the model in service counts as held too, so that
+    the first report of a promoted model does not fire the same retrain again.
+    """
+    last = selectors.last_decision()
+    for name in EDGE_TRIGGERED:
+        trigger = evaluated[name]
+        if not trigger.get("fired"):
+            continue
+        before = ((last.triggers or {}) if last is not None else {}).get(name) or {}
+        if before.get("active", before.get("fired")):
+            trigger["fired"] = False
+            trigger["note"] = (
+                f"held since retrain #{last.pk} ({last.decision}): not newly fired"
+                + (f"; {trigger['note']}" if trigger.get("note") else "")
+            )
 
 
 def fired(triggers: dict[str, dict]) -> list[str]:
@@ -78,25 +107,77 @@ def _fresh(report, since) -> tuple[bool, str]:
 
 def _drift(since) -> dict:
     threshold = settings.DRIFT_THRESHOLD
-    result = {"value": None, "threshold": threshold, "rule": ">", "fired": False}
+    result = {"value": None, "threshold": threshold, "rule": ">", "fired": False, "active": False}
     report = monitoring_selectors.latest_drift_report()
     fresh, note = _fresh(report, since)
     if report is None:
         result["note"] = "no data_drift report yet"
-        return result
-    if not fresh:
-        result["note"] = note
         return result
     share = (report.summary or {}).get("drift_share")
     result.update(source=f"data_drift report #{report.pk}", report_id=report.pk)
     if share is None:
         result["note"] = "the report has no drift share"
         return result
-    result.update(value=float(share), fired=float(share) > threshold)
+    active = float(share) > threshold
+    result.update(value=float(share), active=active, fired=active and fresh)
+    if not fresh:
+        result["note"] = note
     return result
 
 
-def _performance(since) -> dict:
+def _performance(since, version) -> dict:
+    if settings.PERFORMANCE_TRIGGER == "relative":
+        return _performance_relative(since, version)
+    return _performance_absolute(since)
+
+
+def _performance_relative(since, version) -> dict:
+    """Production PERFORMANCE_METRIC significantly below the model's own held-out figure."""
+    from monitoring.significance import performance_drop
+
+    metric, tolerance = settings.PERFORMANCE_METRIC, settings.PERFORMANCE_TOLERANCE
+    result = {
+        "value": None,
+        "threshold": None,
+        "rule": "upper bound <",
+        "metric": metric,
+        "fired": False,
+        "active": False,
+    }
+    report = monitoring_selectors.latest_performance_report()
+    if report is None:
+        result["note"] = "no model_performance report yet"
+        return result
+    fresh, note = _fresh(report, since)
+    summary = report.summary or {}
+    reference = (summary.get("reference") or {}).get(metric)
+    if reference is None and version is not None:
+        reference = (version.metrics or {}).get(metric)
+    drop = performance_drop(
+        summary.get("current") or {},
+        reference,
+        metric=metric,
+        tolerance=tolerance,
+        confidence=settings.PERFORMANCE_CONFIDENCE,
+    )
+    result.update(
+        value=drop["value"],
+        threshold=drop["bar"],
+        upper=drop["upper"],
+        reference=drop["reference"],
+        rows=drop["rows"],
+        active=drop["significant"],
+        fired=drop["significant"] and fresh,
+        source=f"model_performance report #{report.pk}",
+        report_id=report.pk,
+    )
+    notes = [n for n in (drop["note"], "" if fresh else note) if n]
+    if notes:
+        result["note"] = "; ".join(notes)
+    return result
+
+
+def _performance_absolute(since) -> dict:
     threshold = settings.ACCURACY_THRESHOLD
     result = {"value": None, "threshold": threshold, "rule": "<", "fired": False}
     report = monitoring_selectors.latest_performance_report()
@@ -106,6 +187,7 @@ def _performance(since) -> dict:
         result.update(
             value=float(accuracy),
             fired=float(accuracy) < threshold,
+            active=float(accuracy) < threshold,
             source=f"model_performance report #{report.pk}",
             report_id=report.pk,
         )
@@ -126,7 +208,12 @@ def _performance(since) -> dict:
         result["note"] = "; ".join(notes)
         return result
     value = right / rows
-    result.update(value=value, fired=value < threshold, source=f"{rows} unconsumed labelled rows")
+    result.update(
+        value=value,
+        fired=value < threshold,
+        active=value < threshold,
+        source=f"{rows} unconsumed labelled rows",
+    )
     if notes:
         result["note"] = "; ".join(notes)
     return result

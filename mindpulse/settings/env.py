@@ -15,6 +15,33 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def load_env_file(path) -> list[str]:
+    """Read KEY=VALUE lines of a local `.env` into os.environ, never over a set variable.
+
+    `make run` writes one (DEBUG=true) so that every `.venv/bin/python manage.py ...` of the
+    README reads the same settings as `make run`. Only manage.py calls this: gunicorn and
+    Celery in production read the real environment alone (and .dockerignore keeps a local
+    .env out of the image). Returns the names it set.
+    """
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except FileNotFoundError:
+        return []
+    loaded = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.removeprefix("export ").split("=", 1)
+        name, value = name.strip(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if name and name not in os.environ:
+            os.environ[name] = value
+            loaded.append(name)
+    return loaded
+
+
 def _raw(name: str) -> str | None:
     value = os.environ.get(name)
     return None if value is None else value.strip()

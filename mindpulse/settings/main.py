@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "training",
     "predictions",
     "monitoring",
+    "privacy",
     "mindpulse",
 ]
 
@@ -265,16 +266,52 @@ SELECTION_METRICS = (
     "precision",
     "recall",
     "brier",
+    "log_loss",
 )
 MODEL_SELECTION_METRIC = env_choice("MODEL_SELECTION_METRIC", "roc_auc", SELECTION_METRICS)
 TRAINING_SEED = env_int("TRAINING_SEED", 42)
 TRAINING_USE_PCA = env_bool("TRAINING_USE_PCA", False)
 TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", 2, minimum=1)
 RETRAIN_THRESHOLD = env_int("RETRAIN_THRESHOLD", 1000, minimum=1)
-DRIFT_THRESHOLD = env_float("DRIFT_THRESHOLD", 0.3, minimum=0, maximum=1)
+# Share of drifted features above which the data counts as drifted: 0.2 = two of the nine
+# (a covariate shift of sleep and stress moves exactly two; above DRIFT_MIN_ROWS, stable
+# traffic flags at most one, see docs/loop.md).
+DRIFT_THRESHOLD = env_float("DRIFT_THRESHOLD", 0.2, minimum=0, maximum=1)
 ACCURACY_THRESHOLD = env_float("ACCURACY_THRESHOLD", 0.85, minimum=0, maximum=1)
+# The performance trigger and its alert (training.triggers, monitoring.alert_rules): "relative"
+# compares production with the model's own held-out figure (PERFORMANCE_METRIC, minus
+# PERFORMANCE_TOLERANCE) and needs the drop to be significant for the labelled rows;
+# "absolute" is the original rule, production accuracy below ACCURACY_THRESHOLD.
+PERFORMANCE_TRIGGER = env_choice("PERFORMANCE_TRIGGER", "relative", ("relative", "absolute"))
+PERFORMANCE_METRIC = env_choice("PERFORMANCE_METRIC", "roc_auc", ("roc_auc", "f1", "accuracy"))
+PERFORMANCE_TOLERANCE = env_float("PERFORMANCE_TOLERANCE", 0.02, minimum=0, maximum=1)
+# One-sided confidence of the significance test (a Wilson, Hanley-McNeil or bootstrap bound).
+PERFORMANCE_CONFIDENCE = env_float("PERFORMANCE_CONFIDENCE", 0.95, minimum=0.5, maximum=0.999)
+# Fewest production rows in the window for a drift report: below it, noise alone flags
+# features (measured with `manage.py simulate --scenario stable`, see docs/loop.md).
+DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 500, minimum=1)
+# The feedback that crosses RETRAIN_THRESHOLD queues its retrain this many seconds later, so
+# that a burst of labels makes one retrain on all of them.
+RETRAIN_FEEDBACK_DELAY_SECONDS = env_int("RETRAIN_FEEDBACK_DELAY_SECONDS", 3600, minimum=0)
+# Rejected model versions whose files are kept (their rows always stay).
+KEEP_REJECTED_VERSIONS = env_int("KEEP_REJECTED_VERSIONS", 5, minimum=0)
+# A running retrain writes a heartbeat every RETRAIN_HEARTBEAT_SECONDS; one silent for
+# RETRAIN_HEARTBEAT_TIMEOUT seconds lost its worker, and the next request frees its slot.
+RETRAIN_HEARTBEAT_SECONDS = env_int("RETRAIN_HEARTBEAT_SECONDS", 30, minimum=1)
+RETRAIN_HEARTBEAT_TIMEOUT = env_int("RETRAIN_HEARTBEAT_TIMEOUT", 300, minimum=10)
 F1_THRESHOLD = env_float("F1_THRESHOLD", 0.0, minimum=0, maximum=1)
-PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.0, minimum=0, maximum=1)
+# The non-inferiority margin of the gate: promoted when the lower end of the 95 % interval of
+# (challenger - champion) on the same rows is at least -PROMOTION_TOLERANCE (see gate.py).
+PROMOTION_TOLERANCE = env_float("PROMOTION_TOLERANCE", 0.01, minimum=0, maximum=1)
+# A candidate whose expected calibration error (10 equal-width bins) on validation exceeds this
+# is calibrated on validation; the gate refuses a challenger whose test ECE still exceeds it.
+MAX_ECE = env_float("MAX_ECE", 0.03, minimum=0, maximum=1)
+# Largest recall gap between the groups of Gender or Department tolerated in production (an
+# alert above it). Default: the 95th percentile of the worst gap over bootstrap resamples of
+# the real sample's test split (0.44, bench/model_card.py), rounded up.
+MAX_GROUP_RECALL_GAP = env_float("MAX_GROUP_RECALL_GAP", 0.45, minimum=0, maximum=1)
+# The gate refuses a challenger whose worst recall gap exceeds the champion's by more than this.
+GROUP_GAP_TOLERANCE = env_float("GROUP_GAP_TOLERANCE", 0.05, minimum=0, maximum=1)
 MIN_LABELLED_ROWS = env_int("MIN_LABELLED_ROWS", 30, minimum=1)
 # --- Label provenance (predictions.selectors.usable_labels, docs/security.md): the feedback
 # sources a retrain learns from. student_link counts only when the feedback came at least
@@ -373,6 +410,7 @@ THROTTLE_RATES = {
     "feedback": env_rate("THROTTLE_FEEDBACK", "600/min"),
     "health": env_rate("THROTTLE_HEALTH", "120/min"),
     "forms": env_rate("THROTTLE_FORMS", "60/min"),
+    "erase": env_rate("THROTTLE_ERASE", "30/min"),
 }
 # Clients are known by a keyed hash of their address (mindpulse.throttling.client_key), never
 # by the address itself; the key of the hash rotates every this many days.
@@ -410,6 +448,33 @@ ALERT_CHECK_SCHEDULE = env_cron("ALERT_CHECK_SCHEDULE", "30 * * * *")
 # --- GET /metrics (Prometheus): a bearer token, or client addresses; neither means 403.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
+
+# --- Privacy (privacy app, docs/privacy.md): consent, retention, erasure, encrypted backups.
+# Who is responsible for the data and how to reach them: shown on the /privacy/ page.
+PRIVACY_CONTROLLER = env_str("PRIVACY_CONTROLLER", "The university running MindPulse")
+PRIVACY_CONTACT = env_str("PRIVACY_CONTACT", "dpo@example.org")
+# Version of the consent wording on the form; stored with every row that answered it.
+# Change it whenever the wording on the form or the privacy page changes.
+CONSENT_VERSION = env_str("CONSENT_VERSION", "2026-12")
+# Without consent: "minimal" keeps a row with the estimate only (no answers, no feedback
+# link) so that the daily counts stay right; "none" keeps nothing at all.
+NO_CONSENT_STORAGE = env_choice("NO_CONSENT_STORAGE", "minimal", ("minimal", "none"))
+# Days the answers of a prediction without feedback are kept (then removed, the count stays).
+RETENTION_DAYS_RAW = env_int("RETENTION_DAYS_RAW", 365, minimum=1)
+# Days a labelled prediction (answers + outcome) is kept: it trains the next models.
+RETENTION_DAYS_LABELLED = env_int("RETENTION_DAYS_LABELLED", 730, minimum=1)
+# Days the retrain archives (ARCHIVE_DIR) and the exports (EXPORTS_DIR) are kept.
+RETENTION_DAYS_ARCHIVES = env_int("RETENTION_DAYS_ARCHIVES", 90, minimum=1)
+RETENTION_SCHEDULE = env_cron("RETENTION_SCHEDULE", "15 3 * * *")
+# Where `manage.py export_data` writes by default (the retention task purges it).
+EXPORTS_DIR = Path(env_str("EXPORTS_DIR", str(VAR_DIR / "exports")))
+# Fernet key of the backups: `manage.py backup` and `restore` refuse to run without it (the
+# README's "Privacy" section shows how to generate one).
+BACKUP_ENCRYPTION_KEY = env_str("BACKUP_ENCRYPTION_KEY", "") or ""
+# Error reports (ADMINS mail, debug pages) never show the client address or a request body.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "privacy.reporting.ScrubbingExceptionReporterFilter"
+# django-axes records and logs the client's pseudonymous key, not its address.
+AXES_CLIENT_IP_CALLABLE = "privacy.reporting.axes_client_key"
 
 # --- Logs: one line per request, task and model decision (mindpulse.logs).
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))

@@ -7,19 +7,22 @@ a new, empty database (a file on SQLite; a database created here on Postgres).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from mindpulse.backup import MANIFEST, read_manifest
+from mindpulse.backup import MAGIC, MANIFEST, read_manifest
 from mindpulse.testing import SAMPLE_FEATURES
 from monitoring.models import Alert
 from predictions.models import Feedback, Prediction
@@ -232,8 +235,73 @@ def test_it_describes_the_backup_in_its_manifest(tmp_path, production):
     }
     assert {f["path"]: f["sha256"] for f in manifest["files"]} == registry
     for entry in manifest["files"]:
-        assert (backup / entry["path"]).stat().st_size == entry["size"]
+        assert (backup / entry["path"]).stat().st_size == entry["stored_size"]
     assert not any(f["kind"] == "report" for f in manifest["files"])  # without --with-reports
+    assert manifest["encryption"] == "fernet-chunks-1mib"
+
+
+def test_it_encrypts_every_file_of_the_backup(tmp_path, production, settings):
+    call_command("backup", to=tmp_path / "backups", with_reports=True, verbosity=0)
+    (backup,) = (tmp_path / "backups").iterdir()
+    manifest = read_manifest(backup)
+    model = Path(settings.ARTIFACTS_DIR) / ModelVersion.objects.get(status="active").artifact_path
+    clear = {
+        manifest["database"]["file"]: b"predictions_prediction",  # a table name in the dump
+        "reports/data_drift/r1.html": b"<html>drift</html>",
+        f"artifacts/{model.name}": model.read_bytes()[:64],
+    }
+    for relative, text in clear.items():
+        stored = (backup / relative).read_bytes()
+        assert stored.startswith(MAGIC) and text not in stored, relative
+    # The first chunk is a Fernet token under the key (the restore test decrypts all).
+    stored, start = (backup / f"artifacts/{model.name}").read_bytes(), len(MAGIC)
+    (length,) = struct.unpack(">I", stored[start : start + 4])
+    chunk = Fernet(settings.BACKUP_ENCRYPTION_KEY).decrypt(stored[start + 4 : start + 4 + length])
+    assert model.read_bytes().startswith(chunk) and len(chunk) > 0
+
+
+def test_it_refuses_to_back_up_without_a_key(tmp_path, production, settings):
+    settings.BACKUP_ENCRYPTION_KEY = ""
+    with pytest.raises(CommandError, match="BACKUP_ENCRYPTION_KEY is not set"):
+        call_command("backup", to=tmp_path / "backups", verbosity=0)
+    settings.BACKUP_ENCRYPTION_KEY = "not-a-key"
+    with pytest.raises(CommandError, match="is not a Fernet key"):
+        call_command("backup", to=tmp_path / "backups", verbosity=0)
+    assert not (tmp_path / "backups").exists()  # refused before anything is written
+
+
+def test_it_refuses_to_restore_with_another_key(tmp_path, production, settings):
+    call_command("backup", to=tmp_path / "backups", verbosity=0)
+    (backup,) = (tmp_path / "backups").iterdir()
+    settings.BACKUP_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    with pytest.raises(CommandError, match="was encrypted with another key; nothing was restored"):
+        call_command("restore", str(backup), dry_run=True, verbosity=0)
+
+
+def test_it_refuses_to_restore_an_unencrypted_backup(tmp_path, production):
+    """A format-1 backup (before encryption), or a manifest stripped of its encryption."""
+    call_command("backup", to=tmp_path / "backups", verbosity=0)
+    (backup,) = (tmp_path / "backups").iterdir()
+    manifest = json.loads((backup / MANIFEST).read_text())
+    del manifest["encryption"]
+    manifest["format"] = 1
+    (backup / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CommandError, match="is an unencrypted backup"):
+        call_command("restore", str(backup), dry_run=True, verbosity=0)
+
+
+def test_it_refuses_a_file_that_is_not_encrypted(tmp_path, production):
+    """The manifest says encrypted, one file is in clear (its stored hash made to match)."""
+    call_command("backup", to=tmp_path / "backups", verbosity=0)
+    (backup,) = (tmp_path / "backups").iterdir()
+    manifest = json.loads((backup / MANIFEST).read_text())
+    dump = backup / manifest["database"]["file"]
+    dump.write_bytes(b"SQLite format 3\x00 in clear")
+    digest, size = hashlib.sha256(dump.read_bytes()).hexdigest(), dump.stat().st_size
+    manifest["database"].update(stored_sha256=digest, stored_size=size)
+    (backup / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CommandError, match="is not encrypted"):
+        call_command("restore", str(backup), dry_run=True, verbosity=0)
 
 
 def test_it_refuses_to_restore_into_a_database_that_is_not_empty(tmp_path, production):

@@ -72,6 +72,7 @@ def test_it_fuzzes_every_documented_operation():
         "POST /api/feedback",
         "GET /api/health",
         "GET /api/predictions/{id}",
+        "DELETE /api/predictions/{id}",
         "POST /api/retrain",
         "GET /api/retrain/{id}",
     }

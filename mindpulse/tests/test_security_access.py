@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import uuid
 from collections.abc import Callable
 from unittest import mock
 
@@ -36,6 +37,7 @@ from mindpulse.testing import SAMPLE_FEATURES
 from monitoring.models import Alert, MonitoringReport, MonitoringRun
 from predictions import services
 from predictions.models import Prediction
+from privacy.models import AccessRecord, Erasure, RetentionRun
 from training.models import ActivationEvent, DatasetImport, RetrainRun, StudentRecord
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +129,11 @@ def world(active_model, settings, monkeypatch):
         "monitoring.alert": Alert.objects.create(
             kind="drift", severity="warning", message="m", dedup_key="k"
         ).pk,
+        "privacy.accessrecord": AccessRecord.objects.create(actor="owner", via="api").pk,
+        "privacy.erasure": Erasure.objects.create(
+            prediction_id=uuid.uuid4(), predicted_at="2026-01-01T00:00:00Z"
+        ).pk,
+        "privacy.retentionrun": RetentionRun.objects.create(status="ok").pk,
     }
     return World(objects, prediction, answered, report, run)
 
@@ -170,6 +177,11 @@ def _page_feedback_url(w: World) -> str:
     return f"/predictions/{prediction.pk}/feedback/"
 
 
+def _page_delete_url(w: World) -> str:
+    prediction = services.prediction_create(FEATURES, channel=Prediction.Channel.FORM)
+    return f"/predictions/{prediction.pk}/delete/"
+
+
 def _csv(w: World) -> dict:
     upload = io.BytesIO(
         (",".join(FEATURES) + "\n" + ",".join(str(v) for v in FEATURES.values()) + "\n").encode()
@@ -192,13 +204,20 @@ SITE: dict[str, Case] = {
     "predictions/<uuid:pk>/thanks/": Case(
         lambda w: f"/predictions/{w.answered.pk}/thanks/", ALL_OK
     ),
+    "models/v<int:version>/": Case(
+        lambda w: f"/models/v{w.prediction.model_version.version}/", ALL_OK
+    ),
     "api/predict": Case(at("/api/predict"), ALL_OK, "post", lambda w: FEATURES, json=True),
     "predict": Case(at("/predict"), ALL_OK, "post", lambda w: FEATURES, json=True),
     "api/predict/batch": Case(at("/api/predict/batch"), ALL_OK, "post", _csv),
     "api/feedback": Case(at("/api/feedback"), (201,) * 4, "post", _fresh_feedback, json=True),
-    "feedback": Case(at("/feedback"), (201,) * 4, "post", _fresh_feedback, json=True),
+    # The original API's path answers 200, the only status its client accepts.
+    "feedback": Case(at("/feedback"), (200,) * 4, "post", _fresh_feedback, json=True),
     "api/health": Case(at("/api/health"), ALL_OK),
     "health": Case(at("/health"), ALL_OK),
+    "privacy/": Case(at("/privacy/"), ALL_OK),
+    # The student's withdrawal: whoever holds the id (a fresh prediction for each call).
+    "predictions/<uuid:pk>/delete/": Case(_page_delete_url, ALL_OK, "post"),
     "i18n/setlang/": Case(at("/i18n/setlang/"), (302,) * 4, "post", lambda w: {"language": "fr"}),
     "api/schema/": Case(at("/api/schema/"), ALL_OK),
     "api/docs/": Case(at("/api/docs/"), ALL_OK),
@@ -224,7 +243,9 @@ SITE: dict[str, Case] = {
         at("/admin/r/1/1/"), (*TO_LOGIN, 404, 404)
     ),
     "admin/^(?P<app_label>auth|authtoken|axes|django_celery_beat|django_celery_results"
-    "|training|predictions|monitoring)/$": Case(at("/admin/training/"), (*TO_LOGIN, 404, 200)),
+    "|training|predictions|monitoring|privacy)/$": Case(
+        at("/admin/training/"), (*TO_LOGIN, 404, 200)
+    ),
     "admin/(?P<url>.*)$": Case(at("/admin/no-such-page/"), (*TO_LOGIN, 404, 404)),
     "admin/auth/user/<id>/password/": Case(
         lambda w: f"/admin/auth/user/{w.objects['auth.user']}/password/", (*TO_LOGIN, 403, 200)
@@ -245,6 +266,9 @@ SITE: dict[str, Case] = {
         at("/admin/monitoring/monitoringreport/run/"), (*TO_LOGIN, 403, 302), "post", lambda w: {}
     ),
     "admin/monitoring/overview/": Case(at("/admin/monitoring/overview/"), (*TO_LOGIN, 403, 200)),
+    "admin/privacy/privacyreport/": Case(
+        at("/admin/privacy/privacyreport/"), (*TO_LOGIN, 403, 200)
+    ),
 }
 
 
@@ -286,9 +310,13 @@ MODEL_ADMINS: dict[str, ModelAdmin] = {
     "monitoring.alert": READ_ONLY,
     "predictions.prediction": READ_ONLY,
     "predictions.feedback": READ_ONLY,
+    # Superusers only (staff get 403 like any model they have no permission on).
+    "privacy.accessrecord": READ_ONLY,
+    "privacy.erasure": READ_ONLY,
+    "privacy.retentionrun": READ_ONLY,
 }
 # Not a model's pages: the overview's admin has only its chart page (in SITE).
-NO_MODEL_PAGES = {"monitoring.overview"}
+NO_MODEL_PAGES = {"monitoring.overview", "privacy.privacyreport"}
 
 
 def model_cases(label: str, access: ModelAdmin) -> dict[str, Case]:

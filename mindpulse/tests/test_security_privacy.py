@@ -58,6 +58,9 @@ def test_it_stores_only_answers_and_model_output_in_a_prediction():
         "latency_ms",
         "created_at",
         "feedback",
+        # the consent question's answer and wording version (None: not asked)
+        "consent",
+        "consent_version",
     }
     # source and client_key (a keyed, rotating hash, never the address): label provenance.
     assert {f.name for f in Feedback._meta.get_fields()} == {

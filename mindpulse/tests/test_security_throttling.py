@@ -119,7 +119,7 @@ def test_it_reads_the_client_address_from_the_proxy_when_told(limits, active_mod
 
 def test_it_limits_the_form_posts_but_not_the_pages(limits, active_model):
     client = new_client()
-    form = {name: str(value) for name, value in FEATURES.items()}
+    form = {**{name: str(value) for name, value in FEATURES.items()}, "consent": "on"}
     for _ in range(2):
         assert client.post("/", form).status_code == 302
     response = client.post("/", form)

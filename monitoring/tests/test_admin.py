@@ -212,6 +212,29 @@ def test_it_draws_the_overview_from_the_kept_reports(staff_client, make_predicti
     assert "View report" in content
 
 
+def test_it_keeps_chart_numbers_unlocalised_in_french(staff_client, make_predictions, settings):
+    import re
+
+    settings.DRIFT_THRESHOLD = 0.2
+    make_predictions(shift(students(200, seed=22)), labelled=80)
+    services.reports_run()
+
+    content = staff_client.get("/admin/monitoring/overview/", HTTP_ACCEPT_LANGUAGE="fr").content
+    content = content.decode()
+
+    assert '<html lang="fr"' in content
+    assert "Part de dérive" in content and "MindPulse · administration" in content
+    svgs = "".join(re.findall(r'<svg class="mp-chart.*?</svg>', content, re.DOTALL))
+    numbers = re.findall(r' (?:cx|cy|x|y|x1|x2|y1|y2|width|height)="([^"]*)"', svgs)
+    assert len(numbers) > 50
+    # A French decimal comma would make "12,5" out of 12.5: every coordinate is a number.
+    assert [n for n in numbers if not re.fullmatch(r"-?\d+(\.\d+)?%?", n)] == []
+    for points in re.findall(r'<polyline points="([^"]+)"', content):
+        for pair in points.split():
+            x, y = pair.split(",")
+            float(x), float(y)
+
+
 def test_it_draws_an_empty_overview(staff_client):
     response = staff_client.get("/admin/monitoring/overview/")
 

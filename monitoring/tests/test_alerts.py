@@ -69,9 +69,17 @@ def drift_condition(ctx):
 
 
 def accuracy_condition(ctx):
+    ctx.settings.PERFORMANCE_TRIGGER = "absolute"
     alerts.after_reports(
         monitoring_run((Kind.MODEL_PERFORMANCE, OK, performance_summary(0.6, 0.9)))
     )
+
+
+def performance_low_condition(ctx):
+    # 1,000 labelled rows at ROC AUC 0.60 against the model's own 0.72: significant.
+    counts = {"rows": 1000, "tp": 150, "fp": 250, "fn": 100, "tn": 500, "roc_auc": 0.60}
+    summary = {"current": counts, "reference": {"roc_auc": 0.72}, "model_version": 1}
+    alerts.after_reports(monitoring_run((Kind.MODEL_PERFORMANCE, OK, summary)))
 
 
 def f1_condition(ctx):
@@ -128,6 +136,7 @@ def warnings_jump_condition(ctx):
 CONDITIONS = {
     rules.DRIFT: drift_condition,
     rules.ACCURACY_LOW: accuracy_condition,
+    rules.PERFORMANCE_LOW: performance_low_condition,
     rules.F1_LOW: f1_condition,
     rules.REPORTS_FAILED: reports_failed_condition,
     rules.RETRAIN_PROMOTED: retrain_condition(RetrainRun.Decision.PROMOTED),

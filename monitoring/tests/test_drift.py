@@ -270,7 +270,12 @@ def test_it_counts_quality_issues_like_a_hand_count():
         "Gender": {"Other": 2},
         "Department": {"Law": 1, "Business": 1},
     }
-    assert summary["totals"] == {"missing": 5, "out_of_range": 11, "unseen_categories": 4}
+    assert summary["totals"] == {
+        "missing": 5,
+        "out_of_range": 11,
+        "unseen_categories": 4,
+        "implausible_day": 0,
+    }
     # Evidently saw only the nine features, and agrees on the missing values.
     assert summary["evidently"]["column_count"] == 9
     assert summary["evidently"]["row_count"] == 5
@@ -284,7 +289,25 @@ def test_it_finds_no_quality_issues_in_the_reference_itself():
 
     summary = data_quality(reference, reference.sample(200, random_state=0), html_path=None)
 
-    assert summary["totals"] == {"missing": 0, "out_of_range": 0, "unseen_categories": 0}
+    assert summary["totals"] == {
+        "missing": 0,
+        "out_of_range": 0,
+        "unseen_categories": 0,
+        "implausible_day": 0,
+    }
+
+
+def test_it_counts_the_days_of_more_than_24_hours():
+    reference = students(200, seed=3)
+    current = reference.head(4).copy()
+    hours = ["Sleep_Duration", "Study_Hours", "Social_Media_Hours"]
+    current[hours] = [[12.0, 10.0, 4.0], [8.0, 8.0, 8.0], [11.0, 11.0, 2.1], [np.nan, 20.0, 9.0]]
+
+    summary = data_quality(reference, current, html_path=None)
+
+    # 26 h and 24.1 h count; exactly 24 h does not, nor a day with a missing answer.
+    assert summary["implausible_day"] == 2
+    assert summary["totals"]["implausible_day"] == 2
 
 
 # ---------------------------------------------------------------------------- performance ---

@@ -66,12 +66,22 @@ def test_it_writes_a_headline_per_kind():
     quality = MonitoringReport(
         kind=Kind.DATA_QUALITY,
         status="ok",
-        summary={"rows": 50, "totals": {"missing": 1, "out_of_range": 2, "unseen_categories": 3}},
+        summary={
+            "rows": 50,
+            "totals": {
+                "missing": 1,
+                "out_of_range": 2,
+                "unseen_categories": 3,
+                "implausible_day": 4,
+            },
+        },
     )
     failed = MonitoringReport(kind=Kind.DATA_DRIFT, status="failed", error="ValueError: x\ntrace")
 
     assert selectors.headline(drift) == "drift share 0.44 (4/9) — dataset drift"
-    assert selectors.headline(quality) == "50 rows: 1 missing, 2 out of range, 3 unseen"
+    assert selectors.headline(quality) == (
+        "50 rows: 1 missing, 2 out of range, 3 unseen, 4 days over 24 h"
+    )
     assert selectors.headline(failed) == "ValueError: x"
 
 

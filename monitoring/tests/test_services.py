@@ -367,20 +367,35 @@ def test_it_deletes_the_oldest_report_and_its_file_on_the_eleventh(
     active_model, settings, django_capture_on_commit_callbacks
 ):
     settings.MAX_REPORTS = 10
-    old = _kept_reports(settings, 10)
+    old = _kept_reports(settings, 11)
     oldest = {r.kind: r for r in old[:3]}
     (Path(settings.REPORTS_DIR) / oldest[Kind.MODEL_PERFORMANCE].html_path).unlink()  # gone: fine
 
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.reports_run()
+        services.reports_prune()
 
     for kind in Kind.values:
         kept = MonitoringReport.objects.filter(kind=kind)
         assert kept.count() == 10
         assert not kept.filter(pk=oldest[kind].pk).exists()
-        assert kept.filter(run=run).exists()
         assert not (Path(settings.REPORTS_DIR) / oldest[kind].html_path).exists()
     for report in old[3:]:
+        assert (Path(settings.REPORTS_DIR) / report.html_path).exists()
+
+
+def test_it_never_lets_skipped_reports_push_a_successful_one_out(
+    active_model, settings, django_capture_on_commit_callbacks
+):
+    settings.MAX_REPORTS = 10
+    good = _kept_reports(settings, 10)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(12):  # no production data: three skipped reports per run
+            services.reports_run()
+
+    for kind in Kind.values:
+        assert MonitoringReport.objects.filter(kind=kind, status="ok").count() == 10
+        assert MonitoringReport.objects.filter(kind=kind, status="skipped").count() == 10
+    for report in good:
         assert (Path(settings.REPORTS_DIR) / report.html_path).exists()
 
 

@@ -87,11 +87,22 @@ def test_it_refuses_invalid_input_with_one_message_per_field(api, active_model, 
     assert Prediction.objects.count() == 0
 
 
-def test_it_reports_the_sum_rule_under_non_field_errors(api, active_model, features):
-    body = api.post(
-        "/api/predict", dict(features, Sleep_Duration=12, Study_Hours=10, Social_Media_Hours=3)
-    ).json()
-    assert list(body["errors"]) == ["non_field_errors"]
+@pytest.mark.parametrize("path", ["/api/predict", "/predict"])
+def test_it_answers_a_day_over_24_hours_with_a_stored_warning(api, active_model, features, path):
+    long_day = dict(features, Sleep_Duration=12, Study_Hours=10, Social_Media_Hours=3)
+    response = api.post(path, long_day)
+    assert response.status_code == 200
+    (warning,) = [w for w in response.json()["warnings"] if w["code"] == "implausible_day"]
+    assert warning["value"] == 25
+    assert "add up to 25 hours" in warning["message"]
+    stored = Prediction.objects.get(pk=response.json()["prediction_id"])
+    assert [w["code"] for w in stored.warnings].count("implausible_day") == 1
+
+
+def test_it_stores_no_day_warning_at_exactly_24_hours(api, active_model, features):
+    full_day = dict(features, Sleep_Duration=12, Study_Hours=10, Social_Media_Hours=2)
+    body = api.post("/api/predict", full_day).json()
+    assert "implausible_day" not in [w["code"] for w in body["warnings"]]
 
 
 def test_it_ignores_student_id_and_depression(api, active_model, features):
@@ -189,7 +200,8 @@ def test_it_answers_the_original_paths_like_the_api_ones(
         ids = [api.post("/api/predict", features).json()["prediction_id"] for _ in range(2)]
         first = api.post(compat, {"prediction_id": ids[0], "actual": 1})
         second = api.post(current, {"prediction_id": ids[1], "actual": 1})
-        assert (first.status_code, second.status_code) == (201, 201)
+        # The original client accepts only 200; the API keeps its 201 Created.
+        assert (first.status_code, second.status_code) == (200, 201)
         assert first.json()["total_feedbacks"] + 1 == second.json()["total_feedbacks"]
 
 
@@ -200,6 +212,7 @@ def test_it_reports_health_ok_with_a_model(client, active_model):
         assert response.json() == {
             "status": "ok",
             "model_loaded": True,
+            "error": None,
             "model_version": active_model.version,
             "database": True,
             "broker": True,
@@ -211,6 +224,7 @@ def test_it_reports_health_degraded_without_a_model(client, db):
     assert response.status_code == 503
     assert response.json()["status"] == "degraded"
     assert response.json()["model_loaded"] is False and response.json()["model_version"] is None
+    assert response.json()["error"] == "No model is in service yet."
 
 
 def test_it_reports_health_degraded_when_the_broker_is_unreachable(
@@ -219,6 +233,7 @@ def test_it_reports_health_degraded_when_the_broker_is_unreachable(
     response = client.get("/api/health")
     assert response.status_code == 503
     assert response.json()["broker"] is False and response.json()["database"] is True
+    assert response.json()["error"] == "The task queue (broker) does not answer."
 
 
 # --- GET /api/predictions/<id>: staff only -------------------------------------------------

@@ -16,6 +16,16 @@ from predictions.models import Feedback, Prediction
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/mindpulse_result.png")
+
+
+def screenshot_path(name: str) -> Path:
+    """Under MINDPULSE_SCREENSHOTS_DIR when set (docs/screenshots/ for the README), else
+    /tmp: a test run does not rewrite the committed images unless asked to."""
+    folder = Path(os.environ.get("MINDPULSE_SCREENSHOTS_DIR") or "/tmp/mindpulse-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -72,6 +82,8 @@ def test_it_fills_the_form_reads_the_result_and_sends_feedback(
     assert page.input_value("#id_Stress_Level") == "9"
 
     page.fill("#id_Age", "20")
+    assert not page.is_checked("#id_consent")  # unticked by default (privacy/tests)
+    page.check("#id_consent")
     page.click("button[type=submit].primary")
     page.wait_for_url(re.compile(r"/predictions/[0-9a-f-]{36}/$"))
     prediction = Prediction.objects.get()
@@ -94,3 +106,106 @@ def test_it_fills_the_form_reads_the_result_and_sends_feedback(
     page.click("form.language button[value=fr]")
     page.wait_for_load_state()
     assert "Merci" in page.inner_text("main")
+
+
+# The original client's feedback, sent from a page as it sends it: the nine features and
+# "actual" as JSON, success shown only on status 200 (its webapp/app.py rule).
+ORIGINAL_CLIENT_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"></head><body>
+<button id="send">Envoyer le feedback</button>
+<p id="message"></p>
+<script>
+const body = %s;
+document.getElementById("send").addEventListener("click", async () => {
+  const response = await fetch("/feedback", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  });
+  const message = document.getElementById("message");
+  if (response.status === 200) {
+    const result = await response.json();
+    message.className = "success";
+    message.textContent = "Merci ! Feedback enregistré (" + result.total_feedbacks + ").";
+  } else {
+    message.className = "error";
+    message.textContent = "Erreur: " + response.status;
+  }
+});
+</script>
+</body></html>"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_accepts_the_original_clients_feedback_and_shows_a_success(
+    live_server, active_model, chromium_page
+):
+    import json
+
+    from predictions.tests.test_original_client import PAIRS
+
+    (pair,) = [p for p in PAIRS if p["name"] == "feedback, a 44-hour day, actual 0"]
+    html = ORIGINAL_CLIENT_PAGE % json.dumps(pair["request"]["json"])
+    page = chromium_page
+    # Served by the test on the server's own origin, as the client's server-side call is.
+    page.route(
+        live_server.url + "/original-client",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+    page.goto(live_server.url + "/original-client")
+    with page.expect_response(live_server.url + "/feedback") as answer:
+        page.click("#send")
+    assert answer.value.status == 200
+    page.wait_for_selector("#message.success")
+    assert page.inner_text("#message") == "Merci ! Feedback enregistré (1)."
+    feedback = Feedback.objects.select_related("prediction").get()
+    assert feedback.actual is False
+    assert "implausible_day" in [w["code"] for w in feedback.prediction.warnings]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_shows_the_pages_for_the_readme_screenshots(
+    live_server, active_model, chromium_page, django_user_model
+):
+    from predictions import services
+    from training import datagen, serving
+    from training.features import FEATURE_NAMES
+
+    page = chromium_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + "/")
+    assert page.locator("legend").count() == 3
+    page.screenshot(path=str(screenshot_path("form.png")), full_page=True)
+
+    # The most and the least worrying of a few generated students, by the model in service.
+    rows = datagen.generate_students(300, seed=5).dropna(subset=list(FEATURE_NAMES))
+    rows = rows[list(FEATURE_NAMES)].to_dict("records")
+    loaded = serving.get_active_model()
+    rows.sort(key=lambda row: loaded.predictor.predict_proba_one(row))
+    for row, name, at_risk in (
+        (rows[-1], "result-high.png", True),
+        (rows[0], "result-low.png", False),
+    ):
+        prediction = services.prediction_create(row, channel=Prediction.Channel.FORM)
+        assert prediction.label is at_risk
+        page.goto(f"{live_server.url}/predictions/{prediction.pk}/")
+        assert (
+            page.inner_text("[data-testid=risk-percent]")
+            == f"{round(prediction.probability * 100)}%"
+        )
+        page.screenshot(path=str(screenshot_path(name)), full_page=True)
+
+    django_user_model.objects.create_superuser("boss", "boss@example.org", "a long pass phrase")
+    page.goto(live_server.url + "/admin/login/?next=/admin/predictions/prediction/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "a long pass phrase")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/predictions/prediction/")
+    assert "pas à risque" not in page.inner_text("#result_list")
+    assert "not at risk" in page.inner_text("#result_list")
+    # The list fits a 1280 px screen: nothing to scroll sideways, page or table.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    table = page.locator("#result_list")
+    assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
+    assert table.bounding_box()["x"] + table.bounding_box()["width"] <= 1280
+    page.screenshot(path=str(screenshot_path("admin-predictions.png")), full_page=True)

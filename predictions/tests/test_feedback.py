@@ -13,6 +13,7 @@ from django.db import connection
 from mindpulse.celery import app
 from predictions import services
 from predictions.models import Feedback, Prediction
+from training.models import RetrainRun
 
 
 def _predict(api, features) -> str:
@@ -141,7 +142,46 @@ def test_it_queues_the_retrain_when_the_threshold_is_reached(api, active_model, 
     assert second == {"status": "ok", "total_feedbacks": 2, "retrain_triggered": True}
     send_task.assert_called_once()
     assert send_task.call_args.args == ("training.tasks.retrain",)
-    assert send_task.call_args.kwargs["kwargs"] == {"trigger": "feedback"}
+    queued = RetrainRun.objects.get()
+    assert (queued.trigger, queued.decision) == ("feedback", "queued")
+    assert send_task.call_args.kwargs["kwargs"] == {
+        "trigger": "feedback",
+        "run_id": queued.pk,
+        "requested_by_id": None,
+    }
+    assert send_task.call_args.kwargs["task_id"] == queued.task_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_queues_one_retrain_per_crossing_of_the_threshold(api, active_model, features, settings):
+    settings.RETRAIN_THRESHOLD = 2
+    ids = [_predict(api, features) for _ in range(6)]
+    with mock.patch.object(app, "send_task") as send_task:
+        answers = [api.post("/api/feedback", {"prediction_id": i, "actual": 1}).json() for i in ids]
+    assert [a["retrain_triggered"] for a in answers] == [False, True, False, False, False, False]
+    assert send_task.call_count == 1
+    # Recorded before the message left; the queued run is the only one.
+    assert list(RetrainRun.objects.values_list("trigger", "decision")) == [("feedback", "queued")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_queues_nothing_while_a_retrain_runs(api, active_model, features, settings):
+    settings.RETRAIN_THRESHOLD = 1
+    RetrainRun.objects.create(trigger=RetrainRun.Trigger.SCHEDULED, decision="running")
+    prediction_id = _predict(api, features)
+    with mock.patch.object(app, "send_task") as send_task:
+        body = api.post("/api/feedback", {"prediction_id": prediction_id, "actual": 1}).json()
+    assert body["retrain_triggered"] is False
+    send_task.assert_not_called()
+    assert not RetrainRun.objects.filter(decision="queued").exists()
+
+
+def test_the_database_refuses_a_second_queued_feedback_retrain(db):
+    from django.db import IntegrityError, transaction
+
+    RetrainRun.objects.create(trigger=RetrainRun.Trigger.FEEDBACK, decision="queued")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RetrainRun.objects.create(trigger=RetrainRun.Trigger.FEEDBACK, decision="queued")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -165,12 +205,14 @@ def test_it_still_records_feedback_when_the_broker_is_unreachable(
 ):
     settings.RETRAIN_THRESHOLD = 1
     prediction_id = _predict(api, features)
-    with caplog.at_level(logging.WARNING, logger="predictions.messaging"):
+    with caplog.at_level(logging.WARNING, logger="training.retrain"):
         response = api.post("/api/feedback", {"prediction_id": prediction_id, "actual": 1})
     assert response.status_code == 201
     assert response.json() == {"status": "ok", "total_feedbacks": 1, "retrain_triggered": False}
     assert Feedback.objects.filter(prediction_id=prediction_id).exists()
-    messages = [r.getMessage() for r in caplog.records if r.name == "predictions.messaging"]
+    run = RetrainRun.objects.get()  # recorded, then marked failed: the message never left
+    assert (run.trigger, run.decision) == ("feedback", "failed") and "unreachable" in run.reason
+    messages = [r.getMessage() for r in caplog.records if r.name == "training.retrain"]
     assert any("retrain_not_queued" in m for m in messages)
     assert not any("Female" in m or "Science" in m for m in messages)  # no feature values
 

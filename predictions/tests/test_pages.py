@@ -6,6 +6,7 @@ import re
 from unittest import mock
 
 import pytest
+from django.utils import translation
 
 from mindpulse.celery import app
 from predictions import explanations
@@ -30,7 +31,9 @@ def _field_block(html: str, name: str) -> str:
 
 
 def _post_form(client, features, **changes):
-    return client.post("/", {**features, **changes})
+    """The form as a student who ticked the consent box posts it (privacy/tests cover the
+    unticked box)."""
+    return client.post("/", {**features, "consent": "on", **changes})
 
 
 def test_it_shows_the_form_grouped_with_units_and_sensible_inputs(client, active_model):
@@ -97,7 +100,10 @@ def test_it_shows_the_result_with_factors_advice_disclaimer_and_help(client, res
     assert f"{percent}%" in html
     assert f"a {percent}% risk of depression" in html
     assert ("above the" if result.label else "below the") in html
-    assert f"model version {result.model_version.version}" in html
+    assert f"model version {result.model_version.version}." in html
+    # Nothing meant for staff: no algorithm name, no staff tools in the navigation.
+    assert result.model_version.algorithm not in html
+    assert "Batch scoring" not in html and "/api/docs/" not in html
     assert "screening aid, not a diagnosis" in html
     for number in HELP_LINES:
         assert number in html
@@ -139,7 +145,7 @@ def test_it_records_feedback_from_the_page_and_thanks(client, result):
     assert Feedback.objects.get(prediction=result).actual is True
     html = _text(client.get(response["Location"]))
     assert "received 1 outcome so far" in html
-    assert "No retraining was triggered" in html
+    assert "retrain" not in html.lower()
     page = _text(client.get(f"/predictions/{result.pk}/"))
     assert "is recorded" in page and 'name="actual"' not in page
 
@@ -159,7 +165,7 @@ def test_it_shows_a_missing_feedback_answer_next_to_the_question(client, result)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_says_on_the_thank_you_page_that_a_retrain_was_triggered(
+def test_it_keeps_the_retrain_out_of_the_thank_you_page_even_when_triggered(
     client, active_model, features, settings
 ):
     settings.RETRAIN_THRESHOLD = 1
@@ -169,7 +175,8 @@ def test_it_says_on_the_thank_you_page_that_a_retrain_was_triggered(
         response = client.post(f"/predictions/{prediction.pk}/feedback/", {"actual": "1"})
     send_task.assert_called_once()
     html = _text(client.get(response["Location"]))
-    assert "a retraining of the model was triggered" in html
+    # The student reads a thank-you, not the state of the MLOps loop.
+    assert "retrain" not in html.lower() and "received 1 outcome so far" in html
 
 
 def test_it_redirects_the_thank_you_page_to_the_result_before_any_feedback(client, result):
@@ -205,3 +212,34 @@ def test_it_switches_language_with_the_switcher(client, active_model):
     response = client.post("/i18n/setlang/", {"language": "fr", "next": "/"})
     assert response.status_code == 302
     assert "Mode de vie" in _text(client.get("/"))
+
+
+@pytest.mark.parametrize(
+    ("social_media", "praised"), [(6.0, False), (2.5, False), (2.0, True), (0.5, True)]
+)
+def test_it_praises_a_factor_that_lowered_the_estimate_only_when_its_value_is_healthy(
+    active_model, features, social_media, praised
+):
+    from types import SimpleNamespace
+
+    from predictions import services
+
+    stored = services.prediction_create(
+        dict(features, Social_Media_Hours=social_media), channel=Prediction.Channel.FORM
+    )
+    lowered = SimpleNamespace(
+        contributions=[
+            {"feature": "Social_Media_Hours", "contribution": -0.2, "direction": "lowers"},
+            {"feature": "Stress_Level", "contribution": 0.3, "direction": "raises"},
+        ]
+    )
+    with (
+        mock.patch.object(explanations, "explain", return_value=lowered),
+        translation.override("en"),
+    ):
+        factors = explanations.factors_for(stored)
+        texts = " ".join(str(entry["text"]) for entry in factors.advice)
+
+    assert [f.feature for f in factors.lowering] == ["Social_Media_Hours"]
+    assert ("moderate" in texts) is praised
+    assert "Stress weighs on this estimate" in texts

@@ -229,3 +229,35 @@ def test_it_makes_openmp_threads_wait_passively_unless_told_otherwise(preset, ex
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == [expected, "False"]
+
+
+def _fit_forest_in_this_process(queue) -> None:
+    import warnings
+
+    from sklearn.ensemble._base import _partition_estimators
+
+    from training import pipeline
+    from training.datagen import generate_students
+
+    split = pipeline.split_dataset(generate_students(1500, seed=3), seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipeline.fit_candidate("random_forest", split, n_jobs=2)
+        with pipeline.training_parallelism():
+            jobs = _partition_estimators(100, 2)[0]
+    queue.put((jobs, [str(w.message) for w in caught]))
+
+
+def test_it_honours_n_jobs_inside_a_daemon_process_like_a_celery_worker():
+    import multiprocessing
+
+    # Celery's prefork children are daemon processes, where joblib's loky backend refuses to
+    # start and scikit-learn's forests fell back to one job with a warning.
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_forest_in_this_process, args=(queue,), daemon=True)
+    child.start()
+    jobs, messages = queue.get(timeout=300)
+    child.join(timeout=60)
+    assert jobs == 2
+    assert [m for m in messages if "Loky" in m] == []

@@ -178,3 +178,16 @@ def test_it_shows_a_run_with_its_numbers(admin_client, active_model):
     for text in (b"0.444", b"FIRED", b"v1 random_forest", b"in service", b"1.250", b"0.690"):
         assert text in page.content
     assert b"<script>alert(1)</script>" not in page.content
+
+
+def test_it_refreshes_the_page_of_a_run_until_it_ends(admin_client, active_model):
+    from django.utils import timezone
+
+    run = RetrainRun.objects.create(trigger="manual", decision="queued")
+    page = admin_client.get(f"{RUNS}{run.pk}/change/").content.decode()
+    assert '<meta http-equiv="refresh" content="5">' in page
+    assert "not finished yet (Queued)" in page
+
+    RetrainRun.objects.filter(pk=run.pk).update(decision="rejected", finished_at=timezone.now())
+    page = admin_client.get(f"{RUNS}{run.pk}/change/").content.decode()
+    assert 'http-equiv="refresh"' not in page and "not finished yet" not in page

@@ -30,7 +30,7 @@ def test_it_prints_the_evaluation_on_a_dry_run_and_records_nothing(settings, act
     add_labelled(30, seed=41, outcome="right")
     output = _call("--dry-run")
     assert "data 30 >= 30: fired" in output
-    assert "drift — > 0.3: not fired" in output and "no data_drift report yet" in output
+    assert "drift — > 0.2: not fired" in output and "no data_drift report yet" in output
     assert "would retrain (fired: data)" in output and "nothing recorded" in output
     assert not RetrainRun.objects.exists()
     assert not Feedback.objects.filter(consumed_by__isnull=False).exists()

@@ -32,10 +32,13 @@ def _artifact_files(settings):
     return sorted(p.name for p in settings.ARTIFACTS_DIR.iterdir())
 
 
-def test_it_promotes_a_better_challenger(weak_champion, reference_data, settings, caplog):
+def test_it_promotes_a_better_challenger(
+    weak_champion, reference_data, settings, caplog, eager, django_capture_on_commit_callbacks
+):
     add_labelled(120, seed=21)
     caplog.set_level(logging.INFO, logger="training.retrain")
-    run = _force()
+    with django_capture_on_commit_callbacks(execute=True):  # the alert's delivery runs
+        run = _force()
     run.refresh_from_db()
     assert run.decision == "promoted", run.reason
     assert run.challenger_score > run.champion_score
@@ -62,7 +65,8 @@ def test_it_promotes_a_better_challenger(weak_champion, reference_data, settings
     assert set(run.step_seconds) >= {"evaluate", "claim", "merge", "train", "gate", "swap"}
     assert (run.rows_reference, run.rows_production) == (3000, 120)
     assert run.rows_merged == 3120 - run.duplicates_removed
-    assert len(mail.outbox) == 1 and "is in service" in mail.outbox[0].subject
+    # One e-mail for the event, the alert's (the retrain itself mailed a second one before).
+    assert len(mail.outbox) == 1 and "into service" in mail.outbox[0].subject
     assert "challenger_score" in mail.outbox[0].body
     line = next(r.getMessage() for r in caplog.records if "retrain_finished" in r.getMessage())
     logged = json.loads(line.split(" ", 1)[1])
@@ -188,7 +192,7 @@ def test_it_writes_no_archive_without_production_rows(active_model, reference_da
 
 
 def test_it_fails_cleanly_when_training_crashes(
-    active_model, reference_data, settings, monkeypatch
+    active_model, reference_data, settings, monkeypatch, eager, django_capture_on_commit_callbacks
 ):
     add_labelled(40, seed=24)
     before = _artifact_files(settings)
@@ -197,14 +201,16 @@ def test_it_fails_cleanly_when_training_crashes(
         raise MemoryError("simulated: out of memory while fitting")
 
     monkeypatch.setattr(services, "model_train", crash)
-    run = _force()
+    with django_capture_on_commit_callbacks(execute=True):  # the alert's delivery runs
+        run = _force()
     run.refresh_from_db()
     assert run.decision == "failed" and run.finished_at is not None
     assert "MemoryError: simulated" in run.reason and "Traceback" in run.error
     assert Feedback.objects.filter(consumed_by__isnull=True).count() == 40
     active_model.refresh_from_db()
     assert active_model.status == "active" and _artifact_files(settings) == before
-    assert len(mail.outbox) == 1 and "failed" in mail.outbox[0].subject
+    assert len(mail.outbox) == 1 and "retrain_failed" in mail.outbox[0].subject
+    assert "MemoryError" in mail.outbox[0].body
 
 
 def test_it_fails_cleanly_after_registering(active_model, reference_data, monkeypatch):

@@ -3,13 +3,16 @@
 Why: the database holds every prediction, feedback and decision, and the artifacts folder
 the models themselves; losing either loses what MindPulse learned. The backup is consistent
 (one database snapshot, the files that snapshot references) and self-describing
-(manifest.json), so `manage.py restore DIR` can check it before restoring anything.
+(manifest.json), so `manage.py restore DIR` can check it before restoring anything. Every file
+but the manifest is encrypted with BACKUP_ENCRYPTION_KEY (Fernet); the run is recorded in the
+access records, since a backup copies every answer.
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from mindpulse.backup import BackupError, backup_create, read_manifest
+from privacy.access import access_record
 
 
 class Command(BaseCommand):
@@ -30,8 +33,10 @@ class Command(BaseCommand):
             path = backup_create(to or settings.VAR_DIR / "backups", include_reports=with_reports)
         except BackupError as exc:
             raise CommandError(str(exc)) from None
+        manifest = read_manifest(path)
+        # A copy of every answer: recorded like an export (the system account that ran it).
+        access_record(via="backup", rows=manifest["counts"]["predictions.Prediction"])
         if verbosity:
-            manifest = read_manifest(path)
             counts = ", ".join(f"{k.split('.')[1]} {v}" for k, v in manifest["counts"].items())
             self.stdout.write(
                 f"Backup written to {path}\n  {len(manifest['files'])} files, "

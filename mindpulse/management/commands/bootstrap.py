@@ -28,12 +28,20 @@ class Command(BaseCommand):
         if selectors.reference_count() == 0:
             csv_path = os.environ.get("STUDENTS_CSV")
             if csv_path:
+                self._step(verbosity, f"Importing the students of {csv_path}...")
                 call_command("import_students", csv_path, verbosity=verbosity)
             else:
+                self._step(verbosity, f"Generating {rows:,} students (about 10 s)...")
                 call_command("generate_students", rows=rows, seed=42, verbosity=verbosity)
         if selectors.active_model_version() is None:
+            self._step(verbosity, "Training three candidate models (about a minute)...")
             call_command("train", verbosity=verbosity)
         self._superuser(verbosity)
+
+    def _step(self, verbosity, message):
+        if verbosity >= 1:
+            self.stdout.write(f"    {message}")
+            self.stdout.flush()
 
     def _superuser(self, verbosity):
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME")

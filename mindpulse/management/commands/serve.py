@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from django.conf import settings
@@ -68,28 +70,65 @@ class Command(BaseCommand):
             port=port,
             beat_schedule=str(settings.VAR_DIR / "celerybeat-schedule"),
         )
+        # Each child in its own session: a Ctrl-C in the terminal reaches this process only,
+        # which stops the children with SIGTERM (a SIGINT while beat is still importing made
+        # it print a long traceback).
         processes = {
-            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()
+            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, start_new_session=True)
+            for name, cmd in commands.items()
         }
         base = f"http://{host}:{port}"
-        self.stdout.write(
-            f"\nMindPulse is starting:\n  form     {base}/\n  API docs {base}/api/docs/\n"
-            f"  admin    {base}/admin/\nPress Ctrl-C to stop web, worker and beat.\n"
-        )
         try:
+            self.stdout.write(f"Starting web, worker and beat; waiting for {base}/ to answer...")
+            while all(p.poll() is None for p in processes.values()):
+                if answers(f"{base}/api/health"):
+                    break
+                time.sleep(0.5)
+            else:
+                self._report_dead(processes)
+                return
+            self.stdout.write(
+                f"\nMindPulse is ready:\n  form     {base}/\n  API docs {base}/api/docs/\n"
+                f"  admin    {base}/admin/\nPress Ctrl-C to stop web, worker and beat.\n"
+            )
             while all(p.poll() is None for p in processes.values()):
                 time.sleep(0.5)
-            dead = [name for name, p in processes.items() if p.poll() is not None]
-            self.stderr.write(f"{', '.join(dead)} stopped; stopping the others.")
+            self._report_dead(processes)
         except KeyboardInterrupt:
-            self.stdout.write("\nStopping...")
+            self.stdout.write("\nStopping web, worker and beat...")
         finally:
-            for p in processes.values():
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for p in processes.values():
-                try:
-                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(processes)
+
+    def _report_dead(self, processes):
+        dead = [name for name, p in processes.items() if p.poll() is not None]
+        self.stderr.write(f"{', '.join(dead)} stopped; stopping the others.")
+
+
+def answers(url: str) -> bool:
+    """True once the web server sends any HTTP answer (503 while degraded counts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def stop(processes) -> None:
+    """SIGTERM to every child still running, then SIGKILL after 15 s; Ctrl-C meanwhile is
+    ignored so that the children are never left behind."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for p in processes.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for p in processes.values():
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)

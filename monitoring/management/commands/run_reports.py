@@ -67,7 +67,8 @@ class Command(BaseCommand):
         totals = summary["totals"]
         return (
             f"{rows}: {totals['missing']} missing, {totals['out_of_range']} out of training "
-            f"range, {totals['unseen_categories']} unseen categories"
+            f"range, {totals['unseen_categories']} unseen categories, "
+            f"{totals.get('implausible_day', 0)} days over 24 h"
         )
 
     def _details(self, report: MonitoringReport) -> list[str]:

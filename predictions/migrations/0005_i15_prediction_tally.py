@@ -245,7 +245,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("predictions", "0003_i13_feedback_source"),
+        ("predictions", "0004_merge_20261202_0749"),
         ("training", "0001_initial"),
     ]
 
