@@ -8,13 +8,15 @@ export DEBUG ?= true
 # the web server and the other candidate fits on 2 cores.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-tables clean
 
-$(VENV)/.runtime: requirements.txt
+# requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
+# transitive dependency is pinned by constraints.txt, the same lock the images install with.
+$(VENV)/.runtime: requirements.txt requirements/web.txt requirements/worker.txt constraints.txt
 	@echo "==> [1/4] Installing Python packages into $(VENV) (first run: a few minutes)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -r requirements.txt
+	$(PY) -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 	touch $@
 
 # Local settings for every `.venv/bin/python manage.py ...` of the README (manage.py reads
@@ -26,7 +28,7 @@ $(VENV)/.runtime: requirements.txt
 	@echo "==> Wrote .env (DEBUG=true) so that the README's manage.py commands run locally"
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 run: $(VENV)/.runtime .env
@@ -46,11 +48,13 @@ test: $(VENV)/.dev
 bench: $(VENV)/.runtime
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-# The loop over time (issue 12, bench/simulate.py): full-length simulations, timed; charts to
-# docs/loop-<scenario>.svg. Options: make bench-loop BENCH_LOOP_ARGS="--days 30".
-.PHONY: bench-loop
-bench-loop: $(VENV)/.runtime
-	$(PY) -m bench.simulate $(BENCH_LOOP_ARGS)
+# requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
+# transitive dependency is pinned by constraints.txt, the same lock the images install with.
+$(VENV)/.runtime: requirements.txt requirements/web.txt requirements/worker.txt constraints.txt
+	@echo "==> [1/4] Installing Python packages into $(VENV) (first run: a few minutes)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
