@@ -48,13 +48,16 @@ test: $(VENV)/.dev
 bench: $(VENV)/.runtime
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-# requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
-# transitive dependency is pinned by constraints.txt, the same lock the images install with.
-$(VENV)/.runtime: requirements.txt requirements/web.txt requirements/worker.txt constraints.txt
-	@echo "==> [1/4] Installing Python packages into $(VENV) (first run: a few minutes)"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -r requirements.txt -c constraints.txt
+# The loop over time (issue 12, bench/simulate.py): full-length simulations, timed; charts to
+# docs/loop-<scenario>.svg. Options: make bench-loop BENCH_LOOP_ARGS="--days 30".
+.PHONY: bench-loop
+bench-loop: $(VENV)/.runtime
+	$(PY) -m bench.simulate $(BENCH_LOOP_ARGS)
+
+# /metrics, the admin lists and the reports' window at 10,000,000 predictions, in a scratch
+# Postgres database (bench/big_tables.py). Options: make bench-tables TABLES_ARGS="--rows 1000000".
+bench-tables: $(VENV)/.runtime
+	$(PY) -m bench.big_tables $(TABLES_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
