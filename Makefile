@@ -8,13 +8,15 @@ export DEBUG ?= true
 # the web server and the other candidate fits on 2 cores.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-tables clean
 
-$(VENV)/.runtime: requirements.txt
+# requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
+# transitive dependency is pinned by constraints.txt, the same lock the images install with.
+$(VENV)/.runtime: requirements.txt requirements/web.txt requirements/worker.txt constraints.txt
 	@echo "==> [1/4] Installing Python packages into $(VENV) (first run: a few minutes)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -r requirements.txt
+	$(PY) -m pip install --progress-bar on -r requirements.txt -c constraints.txt
 	touch $@
 
 # Local settings for every `.venv/bin/python manage.py ...` of the README (manage.py reads
@@ -26,7 +28,7 @@ $(VENV)/.runtime: requirements.txt
 	@echo "==> Wrote .env (DEBUG=true) so that the README's manage.py commands run locally"
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 run: $(VENV)/.runtime .env
@@ -51,6 +53,11 @@ bench: $(VENV)/.runtime
 .PHONY: bench-loop
 bench-loop: $(VENV)/.runtime
 	$(PY) -m bench.simulate $(BENCH_LOOP_ARGS)
+
+# /metrics, the admin lists and the reports' window at 10,000,000 predictions, in a scratch
+# Postgres database (bench/big_tables.py). Options: make bench-tables TABLES_ARGS="--rows 1000000".
+bench-tables: $(VENV)/.runtime
+	$(PY) -m bench.big_tables $(TABLES_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

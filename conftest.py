@@ -70,31 +70,42 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, settings):
-    """A real Celery worker process on the configured broker, on a queue of its own.
-
-    Yields a function that waits until the worker has consumed what the test queued.
-    The worker uses the test database and the test's artifact and report folders.
-    """
+def celery_queues(transactional_db, settings):
+    """Queues of this test's own (training, monitoring, default), routed as in production."""
     from mindpulse.celery import app
 
-    queue = f"mindpulse-test-{uuid.uuid4().hex[:8]}"
+    base = f"mindpulse-test-{uuid.uuid4().hex[:8]}"
+    queues = {"default": base, "training": f"{base}-training", "monitoring": f"{base}-monitoring"}
     previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    app.conf.task_default_queue = queues["default"]
+    settings.CELERY_TASK_DEFAULT_QUEUE = queues["default"]
+    settings.CELERY_TRAINING_QUEUE = queues["training"]
+    settings.CELERY_MONITORING_QUEUE = queues["monitoring"]
+    yield queues
+    app.conf.task_default_queue = previous_queue
+
+
+def start_worker(settings, queues: dict, consume: list[str], *, name: str = "worker", extra=()):
+    """Start a real Celery worker process consuming the `consume` kinds of `queues`.
+
+    The worker uses the test database and the test's artifact and report folders. Returns a
+    WorkerHandle; stop() it.
+    """
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mindpulse.settings.test",
         "DATABASE_URL": _database_url(),
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CELERY_TASK_DEFAULT_QUEUE": queues["default"],
+        "CELERY_TRAINING_QUEUE": queues["training"],
+        "CELERY_MONITORING_QUEUE": queues["monitoring"],
         "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
         "REPORTS_DIR": str(settings.REPORTS_DIR),
         "ARCHIVE_DIR": str(settings.ARCHIVE_DIR),
         "EXPORTS_DIR": str(settings.EXPORTS_DIR),
         "SECRET_KEY": settings.SECRET_KEY,
     }
-    log = settings.ARTIFACTS_DIR.parent / "worker.log"
-    log_file = open(log, "wb")  # noqa: SIM115 - closed below
+    log = settings.ARTIFACTS_DIR.parent / f"{name}.log"
+    log_file = open(log, "wb")  # noqa: SIM115 - the child keeps its own descriptor
     process = subprocess.Popen(
         [
             sys.executable,
@@ -106,9 +117,11 @@ def celery_worker_process(transactional_db, settings):
             "--pool=solo",
             "--loglevel=INFO",
             "-Q",
-            queue,
+            ",".join(queues[kind] for kind in consume),
             "--without-gossip",
             "--without-mingle",
+            f"--hostname={name}@%h",
+            *extra,
         ],
         cwd=BASE_DIR,
         env=env,
@@ -116,14 +129,27 @@ def celery_worker_process(transactional_db, settings):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    log_file.close()
     worker = WorkerHandle(process, log)
     try:
         worker.wait_ready()
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
+@pytest.fixture
+def celery_worker_process(celery_queues, settings):
+    """A real Celery worker process on the configured broker, on all of this test's queues.
+
+    Yields a handle whose wait_for() waits until the worker has consumed what the test queued.
+    """
+    worker = start_worker(settings, celery_queues, ["default", "training", "monitoring"])
+    try:
         yield worker
     finally:
-        app.conf.task_default_queue = previous_queue
         worker.stop()
-        log_file.close()
 
 
 class WorkerHandle:

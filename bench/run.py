@@ -48,6 +48,8 @@ class Bench:
         self.procs = Processes(self.folder)
         self.python = sys.executable
         self.queue = f"bench-{secrets.token_hex(4)}"
+        self.training_queue = f"{self.queue}-training"
+        self.monitoring_queue = f"{self.queue}-monitoring"
         self.port = args.port
         self.url = f"http://127.0.0.1:{self.port}"
         self.web = None
@@ -71,6 +73,8 @@ class Bench:
             "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": args.redis,
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            "CELERY_TRAINING_QUEUE": self.training_queue,
+            "CELERY_MONITORING_QUEUE": self.monitoring_queue,
             "VAR_DIR": str(self.folder / "var"),
             "ARTIFACTS_DIR": str(self.folder / "artifacts"),
             "REPORTS_DIR": str(self.folder / "reports"),
@@ -108,18 +112,13 @@ class Bench:
             return
         self.stop_web()
         workers, _, threads = config.partition("x")
-        args = [
-            str(Path(self.python).with_name("gunicorn")),
-            "mindpulse.wsgi",
-            f"--bind=127.0.0.1:{self.port}",
-            f"--workers={int(workers)}",
-            "--backlog=256",
-        ]
-        if threads:
-            args += [f"--threads={int(threads)}", "--worker-class=gthread", "--keep-alive=30"]
-        else:
-            args += ["--worker-class=sync"]
-        self.web = self.procs.start("gunicorn", args, env=self.env, cwd=ROOT)
+        # Exactly the command line that Docker, docker-compose and `manage.py serve` run
+        # (gunicorn.conf.py); only the worker and thread counts under comparison differ.
+        from mindpulse.management.commands.serve import web_command
+
+        args = web_command(bin_dir=str(Path(self.python).parent), host="127.0.0.1", port=self.port)
+        env = {**self.env, "WEB_WORKERS": str(int(workers)), "WEB_THREADS": str(int(threads or 1))}
+        self.web = self.procs.start("gunicorn", args, env=env, cwd=ROOT)
         self.web_config = config
         try:
             wait_http(f"{self.url}/api/health", process=self.web)
@@ -141,7 +140,9 @@ class Bench:
         args = [
             str(Path(self.python).with_name("celery")),
             *("-A", "mindpulse", "worker", "--loglevel=INFO", "--concurrency=1"),
-            *("-Q", self.queue, "--without-gossip", "--without-mingle"),
+            "-Q",
+            f"{self.queue},{self.training_queue},{self.monitoring_queue}",
+            *("--without-gossip", "--without-mingle"),
         ]
         self.worker = self.procs.start("worker", args, env=self.env, cwd=ROOT)
         deadline = time.monotonic() + 90

@@ -296,8 +296,13 @@ def retrain(bench) -> None:
         )
         try:
             time.sleep(1)
-            app.send_task("training.tasks.retrain", kwargs={"trigger": "manual"}, queue=bench.queue)
+            app.send_task(
+                "training.tasks.retrain", kwargs={"trigger": "manual"}, queue=bench.training_queue
+            )
             run = _wait_retrain(bench, after=last)
+            # The load goes on until every web process answers with the promoted version, so
+            # that the p99 "during" covers the promotion too (loaded off the request path).
+            served = _activation_delay(bench, run)
         finally:
             busy = load.stop(wrk)
         runs.append(
@@ -314,6 +319,7 @@ def retrain(bench) -> None:
                 "rows_reference": run.rows_reference,
                 "rows_production": run.rows_production,
                 "non_2xx": busy["non_2xx"] + busy["socket_errors"],
+                "activation_to_all_served_s": served,
             }
         )
         services.feedback_release(run)  # the same labelled rows for the next run
@@ -322,7 +328,55 @@ def retrain(bench) -> None:
     figures["decisions"] = [r["decision"] for r in runs]
     figures["detail"] = runs
     figures["retrain_nice"] = _worker_nice(bench)
+    figures["activation_limit_s"] = _activation_limit(bench)
     bench.record("retrain", figures)
+
+
+def _activation_delay(bench, run, *, streak: int = 200, timeout: float = 120) -> float | None:
+    """Seconds from the promotion's activation record until `streak` consecutive answers of
+    /api/predict (spread by gunicorn over all its processes and threads) carry the new version;
+    None when the retrain did not promote."""
+    import json
+    import urllib.request
+
+    from django.utils import timezone
+
+    from training.models import ActivationEvent
+
+    if run.decision != "promoted" or run.new_version_id is None:
+        return None
+    event = ActivationEvent.objects.filter(version_id=run.new_version_id).order_by("pk").first()
+    version = run.new_version.version
+    body = bench.lines("predict").read_text().splitlines()[0].encode()
+    in_a_row, deadline = 0, time.monotonic() + timeout
+    first_of_streak = None
+    while in_a_row < streak and time.monotonic() < deadline:
+        request = urllib.request.Request(
+            bench.api("predict"), data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            served = json.loads(answer.read())["model_version"]
+        if served == version:
+            first_of_streak = first_of_streak or timezone.now()
+            in_a_row += 1
+        else:
+            in_a_row, first_of_streak = 0, None
+    if in_a_row < streak:
+        raise TimeoutError(f"version {version} not served by every process after {timeout} s")
+    return max(0.0, (first_of_streak - event.created_at).total_seconds())
+
+
+def _activation_limit(bench) -> float:
+    """ACTIVE_MODEL_CHECK_SECONDS + the time one process takes to load the active version."""
+    from django.conf import settings
+
+    from training import serving
+    from training.models import ModelVersion
+
+    row = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    started = time.perf_counter()
+    serving.load_version(row)
+    return settings.ACTIVE_MODEL_CHECK_SECONDS + time.perf_counter() - started
 
 
 def _wait_retrain(bench, *, after: int, timeout: float = 600):

@@ -1,5 +1,9 @@
 """The series of GET /metrics, each read from the database with a few aggregate queries.
 
+The predictions and feedback series read the tallies the database triggers keep
+(PredictionTally, FeedbackTally), never the big tables themselves, so a scrape costs the same
+at 10,000 or 10,000,000 predictions.
+
 Counters (`*_total`) count rows that are never deleted (predictions, feedback, runs, alerts),
 so they only go up; Celery task results expire (django-celery-results), so they are gauges.
 """
@@ -18,10 +22,11 @@ _PRODUCTION_METRICS = ("precision", "recall", "roc_auc")
 
 
 def collect() -> list[Family]:
+    tallies = _prediction_tallies()
     return [
-        *predictions(),
-        *latency(),
-        *feedback(),
+        *predictions(tallies),
+        *latency(tallies),
+        *feedback(tallies),
         *active_model(),
         *drift(),
         *performance(),
@@ -44,54 +49,67 @@ def _duration(end: str, start: str) -> ExpressionWrapper:
     return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
 
 
-def predictions() -> list[Family]:
-    from predictions.models import Prediction
+def _prediction_tallies() -> list[dict]:
+    """PredictionTally summed over the slots, per (channel, label, model version): a few dozen
+    rows kept by triggers, whatever the size of the predictions table."""
+    from predictions.models import PredictionTally
+    from training.models import ModelVersion
 
+    sums = {"n": Sum("n"), "latency_n": Sum("latency_n"), "latency_sum": Sum("latency_sum")}
+    sums.update({f"le{i}": Sum(f"le{i}") for i in range(len(LATENCY_BUCKETS_MS))})
+    rows = list(
+        PredictionTally.objects.values("channel", "label", "model_version_id")
+        .annotate(**sums)
+        .filter(n__gt=0)
+        .order_by("channel", "label", "model_version_id")
+    )
+    versions = dict(
+        ModelVersion.objects.filter(pk__in={r["model_version_id"] for r in rows}).values_list(
+            "pk", "version"
+        )
+    )
+    for row in rows:
+        row["version"] = versions.get(row["model_version_id"])
+    return rows
+
+
+def predictions(tallies: list[dict] | None = None) -> list[Family]:
     family = Family(
         "mindpulse_predictions_total",
         "counter",
         "Predictions served, by channel, predicted outcome and model version.",
     )
-    rows = (
-        Prediction.objects.values("channel", "label", "model_version__version")
-        .annotate(n=Count("pk"))
-        .order_by("channel", "label", "model_version__version")
-    )
-    for row in rows:
+    for row in _prediction_tallies() if tallies is None else tallies:
         family.add(
             row["n"],
             channel=row["channel"],
             outcome="at_risk" if row["label"] else "not_at_risk",
-            model_version=row["model_version__version"],
+            model_version=row["version"],
         )
     return [family]
 
 
-def latency() -> list[Family]:
-    """Cumulative bucket counts per channel, all in one aggregate query."""
-    from predictions.models import Prediction
-
+def latency(tallies: list[dict] | None = None) -> list[Family]:
+    """Cumulative bucket counts per channel, from the tallies."""
     family = Family(
         "mindpulse_prediction_latency_seconds",
         "histogram",
         "Time to validate and score one prediction (batch: the batch's time per row).",
     )
-    buckets = {
-        f"le{i}": Count("pk", filter=Q(latency_ms__lte=bound))
-        for i, bound in enumerate(LATENCY_BUCKETS_MS)
-    }
-    rows = (
-        Prediction.objects.filter(latency_ms__isnull=False)
-        .values("channel")
-        .annotate(n=Count("pk"), total=Sum("latency_ms"), **buckets)
-        .order_by("channel")
-    )
-    for row in rows:
+    keys = ["latency_n", "latency_sum", *(f"le{i}" for i in range(len(LATENCY_BUCKETS_MS)))]
+    channels: dict[str, dict] = {}
+    for row in _prediction_tallies() if tallies is None else tallies:
+        into = channels.setdefault(row["channel"], dict.fromkeys(keys, 0))
+        for key in keys:
+            into[key] += row[key] or 0
+    for channel, row in sorted(channels.items()):
+        if not row["latency_n"]:
+            continue
         for i, bound in enumerate(LATENCY_BUCKETS_MS):
-            family.add(row[f"le{i}"], "_bucket", channel=row["channel"], le=_le(bound))
-        family.add(row["n"], "_bucket", channel=row["channel"], le="+Inf")
-        family.add((row["total"] or 0.0) / 1000, "_sum", channel=row["channel"])
-        family.add(row["n"], "_count", channel=row["channel"])
+            family.add(row[f"le{i}"], "_bucket", channel=channel, le=_le(bound))
+        family.add(row["latency_n"], "_bucket", channel=channel, le="+Inf")
+        family.add(row["latency_sum"] / 1000, "_sum", channel=channel)
+        family.add(row["latency_n"], "_count", channel=channel)
     return [family]
 
 
@@ -99,25 +117,28 @@ def _le(bound_ms: float) -> str:
     return repr(bound_ms / 1000)
 
 
-def feedback() -> list[Family]:
-    from predictions.models import Feedback, Prediction
+def feedback(tallies: list[dict] | None = None) -> list[Family]:
+    from predictions.models import FeedbackTally
 
+    counts = FeedbackTally.objects.aggregate(
+        total=Sum("total"), pending=Sum("pending"), positive=Sum("positive")
+    )
+    all_feedback, positive = counts["total"] or 0, counts["positive"] or 0
     total = Family("mindpulse_feedback_total", "counter", "Feedback received, by actual outcome.")
-    rows = Feedback.objects.values("actual").annotate(n=Count("pk")).order_by("actual")
-    counts = {bool(row["actual"]): row["n"] for row in rows}
-    for actual in (False, True):
-        total.add(counts.get(actual, 0), actual=int(actual))
-    predictions_count = Prediction.objects.count()
+    total.add(all_feedback - positive, actual=0)
+    total.add(positive, actual=1)
+    tallies = _prediction_tallies() if tallies is None else tallies
+    predictions_count = sum(row["n"] for row in tallies)
     share = Family(
         "mindpulse_feedback_share",
         "gauge",
         "Share of the predictions that received a feedback (0 without predictions).",
-    ).add(sum(counts.values()) / predictions_count if predictions_count else 0.0)
+    ).add(all_feedback / predictions_count if predictions_count else 0.0)
     unconsumed = Family(
         "mindpulse_feedback_unconsumed",
         "gauge",
         "Feedback no retrain has consumed yet (RETRAIN_THRESHOLD triggers one).",
-    ).add(Feedback.objects.filter(consumed_by__isnull=True).count())
+    ).add(counts["pending"] or 0)
     return [total, share, unconsumed]
 
 

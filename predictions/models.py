@@ -130,6 +130,50 @@ class FeedbackTally(models.Model):
     slot = models.SmallIntegerField(primary_key=True)
     total = models.BigIntegerField(default=0)
     pending = models.BigIntegerField(default=0, help_text="Feedback no retrain consumed yet.")
+    positive = models.BigIntegerField(
+        default=0, db_default=0, help_text="Feedback with actual = at risk."
+    )
 
     def __str__(self):
         return f"slot {self.slot}: {self.total} feedback, {self.pending} pending"
+
+
+class PredictionTally(models.Model):
+    """Running counts of Prediction rows for GET /metrics, kept by triggers (migration 0005).
+
+    Per (connection slot, channel, predicted label, model version): the rows, the rows with a
+    latency, their latency sum and the cumulative count at or under each bound of the latency
+    histogram (le0..le11, mindpulse.metric_series.LATENCY_BUCKETS_MS). A scrape sums a few
+    dozen rows instead of counting the whole predictions table 13 times.
+    """
+
+    slot = models.SmallIntegerField()
+    channel = models.CharField(max_length=8)
+    label = models.BooleanField()
+    model_version_id = models.BigIntegerField()
+    n = models.BigIntegerField(default=0)
+    latency_n = models.BigIntegerField(default=0)
+    latency_sum = models.FloatField(default=0)
+    le0 = models.BigIntegerField(default=0)
+    le1 = models.BigIntegerField(default=0)
+    le2 = models.BigIntegerField(default=0)
+    le3 = models.BigIntegerField(default=0)
+    le4 = models.BigIntegerField(default=0)
+    le5 = models.BigIntegerField(default=0)
+    le6 = models.BigIntegerField(default=0)
+    le7 = models.BigIntegerField(default=0)
+    le8 = models.BigIntegerField(default=0)
+    le9 = models.BigIntegerField(default=0)
+    le10 = models.BigIntegerField(default=0)
+    le11 = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("slot", "channel", "label", "model_version_id"),
+                name="predictions_predictiontally_key",
+            )
+        ]
+
+    def __str__(self):
+        return f"slot {self.slot} {self.channel} {self.label} v{self.model_version_id}: {self.n}"

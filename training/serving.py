@@ -5,11 +5,18 @@ is active at most every ACTIVE_MODEL_CHECK_SECONDS, so a promotion or a rollback
 reaches every web process within seconds. A file whose sha256 does not match its
 registry row is refused before it is deserialised, and the last good version keeps
 serving.
+
+A newly active version is read, verified and compiled by a loader thread of the process
+(MODEL_LOAD_IN_BACKGROUND): requests keep answering with the previous version until the new
+one is ready, instead of the first request after a promotion paying for the load. Only a
+process with no model at all (just started) loads in the request, as it has nothing else to
+answer with.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -47,9 +54,23 @@ class _State:
         self.refused: dict[tuple[int, str], tuple[tuple, float]] = {}
         # Why nothing answers, when the active version was refused and no other is loaded.
         self.refusal: str | None = None
+        # The background load in flight: (version id, sha256) and its thread.
+        self.loading: tuple[int, str] | None = None
+        self.loader: threading.Thread | None = None
 
 
 _state = _State()
+
+
+def _after_fork_in_child() -> None:
+    # A loader thread does not survive fork(): a child must not wait for it forever, nor
+    # inherit a lock held by a thread that no longer exists.
+    _state.lock = threading.Lock()
+    _state.loading = None
+    _state.loader = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _signature(row: ModelVersion) -> tuple:
@@ -97,6 +118,7 @@ def get_active_model() -> LoadedModel | None:
 
 
 def _refresh(state: _State) -> None:
+    """Called with state.lock held."""
     row = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     if row is None:
         state.loaded, state.refusal = None, None
@@ -111,24 +133,91 @@ def _refresh(state: _State) -> None:
         and time.monotonic() - refused[1] < REFUSED_RETRY_SECONDS
     ):
         return
-    try:
-        state.loaded = load_version(row)
-    except artifacts.ArtifactError as exc:
-        state.refused[key] = (signature, time.monotonic())
-        state.refusal = (
-            f"The model in service (version {row.version}) was refused: its file failed "
-            "verification or cannot be read."
-        )
-        logger.error(
-            "model_refused version=%s error=%s serving=%s",
-            row.version,
-            exc,
-            state.loaded and state.loaded.version,
-        )
+    if state.loaded is None or not settings.MODEL_LOAD_IN_BACKGROUND:
+        _load(state, row, key, signature)
         return
+    if state.loading is not None:
+        return  # one load at a time; a later check starts the next one if still needed
+    state.loading = key
+    state.loader = threading.Thread(
+        target=_load_in_background,
+        args=(state, row, key, signature),
+        name=f"model-loader-v{row.version}",
+        daemon=True,
+    )
+    state.loader.start()
+
+
+def _load(state: _State, row: ModelVersion, key: tuple, signature: tuple) -> None:
+    """Load `row` and put it in service; called with state.lock held."""
+    try:
+        loaded = load_version(row)
+    except artifacts.ArtifactError as exc:
+        _refused(state, row, key, signature, exc)
+        return
+    _serve(state, loaded, key)
+
+
+def _serve(state: _State, loaded: LoadedModel, key: tuple) -> None:
+    state.loaded = loaded
     state.refused.pop(key, None)
     state.refusal = None
-    logger.info("model_loaded version=%s algorithm=%s", row.version, row.algorithm)
+    logger.info("model_loaded version=%s algorithm=%s", loaded.version, loaded.algorithm)
+
+
+def _refused(state: _State, row: ModelVersion, key: tuple, signature: tuple, exc) -> None:
+    state.refused[key] = (signature, time.monotonic())
+    state.refusal = (
+        f"The model in service (version {row.version}) was refused: its file failed "
+        "verification or cannot be read."
+    )
+    logger.error(
+        "model_refused version=%s error=%s serving=%s",
+        row.version,
+        exc,
+        state.loaded and state.loaded.version,
+    )
+
+
+def _load_in_background(state: _State, row: ModelVersion, key: tuple, signature: tuple) -> None:
+    """The loader thread: read, verify and compile outside the lock, then swap under it."""
+    from django.db import connections
+
+    started = time.monotonic()
+    try:
+        try:
+            loaded, error = load_version(row), None
+        except artifacts.ArtifactError as exc:
+            loaded, error = None, exc
+        except Exception as exc:  # never let a loader die silently; the next check retries
+            logger.exception("model_load_failed version=%s", row.version)
+            loaded, error = None, artifacts.ArtifactError(repr(exc))
+        with state.lock:
+            if state.loading != key:
+                return  # reset_cache() ran meanwhile: this result is stale
+            state.loading = None
+            if error is not None:
+                _refused(state, row, key, signature, error)
+                return
+            # The active version may have changed again during the load: the next check
+            # (at most ACTIVE_MODEL_CHECK_SECONDS later) starts that one.
+            _serve(state, loaded, key)
+            logger.info(
+                "model_swapped version=%s load_seconds=%.3f",
+                loaded.version,
+                time.monotonic() - started,
+            )
+    finally:
+        connections.close_all()  # this thread's own connections, if the load opened any
+
+
+def wait_for_loader(timeout: float | None = None) -> bool:
+    """Wait for the background load in flight, if any (tests, the benchmark); True when idle."""
+    loader = _state.loader
+    if loader is not None:
+        loader.join(timeout)
+        return not loader.is_alive()
+    return True
 
 
 def reset_cache() -> None:
@@ -138,3 +227,4 @@ def reset_cache() -> None:
         _state.checked_at = float("-inf")
         _state.refused.clear()
         _state.refusal = None
+        _state.loading = None

@@ -343,6 +343,9 @@ RETRAIN_NICE = env_int("RETRAIN_NICE", 10, minimum=0, maximum=19)
 RETRAIN_TEST_PAUSE_SECONDS = env_float("RETRAIN_TEST_PAUSE_SECONDS", 0.0, minimum=0)
 # How often a process checks which model version is active (hot swap delay).
 ACTIVE_MODEL_CHECK_SECONDS = env_float("ACTIVE_MODEL_CHECK_SECONDS", 2.0, minimum=0)
+# A newly active version is loaded by a thread of each process while the previous one keeps
+# answering (training.serving); false loads it inside the request that notices it.
+MODEL_LOAD_IN_BACKGROUND = env_bool("MODEL_LOAD_IN_BACKGROUND", True)
 
 # --- Celery: Redis when CELERY_BROKER_URL is set, kombu's file-system transport otherwise.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -363,7 +366,11 @@ else:
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "mindpulse")
+# Queues by kind of work (mindpulse.queues): retrains, reports, and everything else.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "default")
+CELERY_TRAINING_QUEUE = env_str("CELERY_TRAINING_QUEUE", "training")
+CELERY_MONITORING_QUEUE = env_str("CELERY_MONITORING_QUEUE", "monitoring")
+CELERY_TASK_ROUTES = ("mindpulse.queues.route",)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

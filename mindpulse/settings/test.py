@@ -21,6 +21,9 @@ CSRF_COOKIE_SECURE = False
 # Throttling is off unless a test turns it on (tests post far more than a client would);
 # a live server started by a test may turn it on through the environment.
 THROTTLE_ENABLED = env_bool("THROTTLE_ENABLED", False)  # noqa: F405
+# Tests that promote a version expect the next request to serve it: the loader thread is off
+# unless a test turns it on (training/tests/test_serving_background.py).
+MODEL_LOAD_IN_BACKGROUND = env_bool("MODEL_LOAD_IN_BACKGROUND", False)  # noqa: F405
 # Most report tests build windows of a few dozen to a few hundred rows to test the drift logic
 # itself; the minimum (500 by default) is tested where a test sets it (monitoring/tests/
 # test_loop_reports.py) and in the simulator's tests, which use the main default.

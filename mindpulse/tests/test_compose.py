@@ -1,6 +1,7 @@
 """docker-compose.yml cannot run here (no Docker daemon); it must at least parse, run what
 `make run` runs, run commands that exist, and start in an order that works."""
 
+import runpy
 import shlex
 import shutil
 import sys
@@ -20,23 +21,54 @@ def _compose():
 
 def _strip(argv):
     """Program name without its folder, and options that depend on where it runs dropped."""
+    kept = [a for a in argv[1:] if not a.startswith(("--bind=", "--schedule="))]
     return [Path(argv[0]).name] + [
-        a for a in argv[1:] if not a.startswith(("--bind=", "--schedule=", "--workers="))
+        f"--config={Path(a.split('=', 1)[1]).name}" if a.startswith("--config=") else a
+        for a in kept
     ]
 
 
 def test_it_has_the_services_of_a_deployment():
-    assert set(_compose()["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert set(_compose()["services"]) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "web",
+        "worker-training",
+        "worker",
+        "beat",
+    }
 
 
 def test_it_runs_the_same_processes_as_make_run():
     services = _compose()["services"]
-    expected = process_commands(bin_dir="/x", host="h", port=1, web_workers=2, beat_schedule="/s")
+    expected = process_commands(bin_dir="/x", host="h", port=1, beat_schedule="/s")
     assert services["migrate"]["command"] == (
         'sh -c "python manage.py migrate --noinput && python manage.py bootstrap"'
     )
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "beat"):
         assert _strip(shlex.split(services[name]["command"])) == _strip(expected[name])
+
+
+def _queues(argv):
+    return set(argv[argv.index("-Q") + 1].split(","))
+
+
+def test_it_splits_the_worker_of_make_run_by_queue():
+    services = _compose()["services"]
+    everything = process_commands(bin_dir="/x", host="h", port=1, beat_schedule="/s")["worker"]
+    training = shlex.split(services["worker-training"]["command"])
+    light = shlex.split(services["worker"]["command"])
+    assert _queues(training) == {"training"} and "--concurrency=1" in training
+    assert _queues(light) == {"default", "monitoring"}
+    assert _queues(training) | _queues(light) == _queues(everything)
+
+
+def test_it_runs_the_gunicorn_settings_the_benchmark_measured():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert '"--config=/app/gunicorn.conf.py"' in dockerfile
+    web = process_commands(bin_dir="/x", host="h", port=1, beat_schedule="/s")["web"]
+    assert Path(web[2].split("=", 1)[1]) == ROOT / "gunicorn.conf.py"
 
 
 def _programs(command) -> list[list[str]]:
@@ -65,7 +97,7 @@ def test_it_migrates_once_before_web_worker_and_beat_start():
     migrate = services["migrate"]
     assert migrate["restart"] == "no"  # a one-shot service: it runs, then exits
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker-training", "worker", "beat"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name
@@ -78,14 +110,15 @@ def test_it_checks_the_health_of_web_and_worker():
     web = " ".join(services["web"]["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/api/health" in web
     assert "127.0.0.1" in services["web"]["environment"]["ALLOWED_HOSTS"]
-    assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+    for name in ("worker-training", "worker"):
+        assert "inspect ping" in " ".join(services[name]["healthcheck"]["test"])
     for name in ("postgres", "redis"):
         assert services[name]["healthcheck"]["test"], name
 
 
 def test_it_never_runs_the_containers_in_debug_and_keeps_the_local_env_out_of_the_image():
     services = _compose()["services"]
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", "worker-training", "worker", "beat"):
         assert services[name]["environment"]["DEBUG"] == "false", name
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored  # manage.py reads a local .env: never in production
@@ -100,8 +133,19 @@ def test_it_documents_the_plain_http_try_in_env_example():
 
 def test_it_keeps_artifacts_and_reports_in_volumes():
     services = _compose()["services"]
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", "worker-training", "worker", "beat"):
         targets = {v.split(":")[1] for v in services[name]["volumes"]}
         assert {"/app/artifacts", "/app/var"} <= targets
         assert services[name]["environment"]["CELERY_BROKER_URL"].startswith("redis://")
         assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://")
+
+
+def test_it_reads_the_measured_gunicorn_settings_from_its_config_file(monkeypatch):
+    monkeypatch.delenv("WEB_WORKERS", raising=False)
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (config["workers"], config["threads"], config["worker_class"]) == (4, 2, "gthread")
+    monkeypatch.setenv("WEB_WORKERS", "2")
+    monkeypatch.setenv("WEB_THREADS", "1")
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (config["workers"], config["threads"], config["worker_class"]) == (2, 1, "sync")

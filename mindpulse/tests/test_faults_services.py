@@ -101,6 +101,8 @@ def test_it_keeps_predicting_without_redis_and_resumes_when_it_is_back(
             "DATABASE_URL": database_url(connection.settings_dict),
             "CELERY_BROKER_URL": proxied,
             "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "CELERY_TRAINING_QUEUE": f"{queue}-training",
+            "CELERY_MONITORING_QUEUE": f"{queue}-monitoring",
             "THROTTLE_ENABLED": "true",  # its counters are in Redis too: they must fail open
         }
         try:

@@ -12,23 +12,42 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+GUNICORN_CONF = Path(__file__).resolve().parents[3] / "gunicorn.conf.py"
 
-def process_commands(*, bin_dir, host, port, web_workers, beat_schedule) -> dict[str, list[str]]:
-    """The three processes of MindPulse (docker-compose.yml runs the same ones)."""
+
+def web_command(*, bin_dir, host, port) -> list[str]:
+    """gunicorn with the measured settings of gunicorn.conf.py (Docker and `make bench` too)."""
+    return [
+        os.path.join(bin_dir, "gunicorn"),
+        "mindpulse.wsgi",
+        f"--config={GUNICORN_CONF}",
+        f"--bind={host}:{port}",
+    ]
+
+
+def process_commands(*, bin_dir, host, port, beat_schedule) -> dict[str, list[str]]:
+    """The three processes of MindPulse (docker-compose.yml runs the same ones).
+
+    One worker consumes the three queues (mindpulse.queues); two processes, so that an alert
+    is not held behind a retrain. docker-compose splits them into worker-training and worker.
+    """
+    queues = ",".join(
+        (
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            settings.CELERY_TRAINING_QUEUE,
+            settings.CELERY_MONITORING_QUEUE,
+        )
+    )
     return {
-        "web": [
-            os.path.join(bin_dir, "gunicorn"),
-            "mindpulse.wsgi",
-            f"--bind={host}:{port}",
-            f"--workers={web_workers}",
-        ],
+        "web": web_command(bin_dir=bin_dir, host=host, port=port),
         "worker": [
             os.path.join(bin_dir, "celery"),
-            *("-A", "mindpulse", "worker", "--loglevel=INFO", "--concurrency=1"),
+            *("-A", "mindpulse", "worker", "--loglevel=INFO", "--concurrency=2", "-Q", queues),
         ],
         "beat": [
             os.path.join(bin_dir, "celery"),
@@ -43,14 +62,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--web-workers", type=int, default=2)
 
-    def handle(self, *args, host, port, web_workers, **options):
+    def handle(self, *args, host, port, **options):
         commands = process_commands(
             bin_dir=os.path.dirname(sys.executable),
             host=host,
             port=port,
-            web_workers=web_workers,
             beat_schedule=str(settings.VAR_DIR / "celerybeat-schedule"),
         )
         # Each child in its own session: a Ctrl-C in the terminal reaches this process only,

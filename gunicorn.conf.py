@@ -1,0 +1,22 @@
+"""gunicorn's settings for every MindPulse web server: Docker, docker-compose, `manage.py serve`
+and `make bench`, which measures this exact configuration (README, "Several hosts and capacity").
+
+gunicorn reads ./gunicorn.conf.py from its working directory; every command line passes it
+explicitly (--config) so that a server started elsewhere still runs the measured settings.
+4 gthread workers of 2 threads met every target of the benchmark on 2 cores (bench/results);
+WEB_WORKERS and WEB_THREADS change it (see .env.example).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from mindpulse.settings.env import env_int  # noqa: E402 (a plain module, no Django setup)
+
+workers = env_int("WEB_WORKERS", 4, minimum=1)
+threads = env_int("WEB_THREADS", 2, minimum=1)
+worker_class = "gthread" if threads > 1 else "sync"
+# Keep-alive connections from the balancer reuse a thread instead of a new TCP handshake.
+keepalive = 30
+backlog = 256
