@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+
+from training.schedule import periodic_task_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -19,28 +19,16 @@ def retention_schedule_ensure(*, using: str = "default") -> bool:
 
     Like the retrain's entry: an edit made in the admin survives later `migrate` runs.
     """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    if PeriodicTask._meta.db_table not in connections[using].introspection.table_names():
-        return False
-    tasks = PeriodicTask.objects.using(using)
-    if tasks.filter(name=PERIODIC_TASK_NAME).exists():
-        return False
-    fields = {**settings.RETENTION_SCHEDULE, "timezone": settings.TIME_ZONE}
-    crontabs = CrontabSchedule.objects.using(using)
-    try:
-        with transaction.atomic(using=using):
-            crontab = crontabs.filter(**fields).first() or crontabs.create(**fields)
-            tasks.create(
-                name=PERIODIC_TASK_NAME,
-                task=TASK_NAME,
-                crontab=crontab,
-                kwargs=json.dumps({}),
-                description="Delete the answers, archives and exports past their retention "
-                "days and purge erased predictions from the archives (created from "
-                "RETENTION_SCHEDULE; edits made here are kept).",
-            )
-    except IntegrityError:
-        return False
-    logger.info("retention_schedule_created crontab=%s", settings.RETENTION_SCHEDULE)
-    return True
+    created = periodic_task_ensure(
+        name=PERIODIC_TASK_NAME,
+        task=TASK_NAME,
+        crontab=settings.RETENTION_SCHEDULE,
+        kwargs={},
+        description="Delete the answers, archives and exports past their retention "
+        "days and purge erased predictions from the archives (created from "
+        "RETENTION_SCHEDULE; edits made here are kept).",
+        using=using,
+    )
+    if created:
+        logger.info("retention_schedule_created crontab=%s", settings.RETENTION_SCHEDULE)
+    return created
