@@ -36,19 +36,16 @@ def production_frame(
         queryset = queryset.filter(feedback__isnull=False)
     fields = [*_COLUMNS, "probability", "label", "model_version__version", "created_at"]
     rows = list(queryset.order_by("created_at").values_list(*fields, "feedback__actual"))
-    frame = pd.DataFrame.from_records(
-        rows,
-        columns=[
-            *FEATURE_NAMES,
-            "probability",
-            "prediction",
-            "model_version",
-            "created_at",
-            "actual",
-        ],
-    )
-    frame["prediction"] = frame["prediction"].astype(int)
+    frame = _frame(rows)
     frame["actual"] = pd.to_numeric(frame["actual"].map({True: 1, False: 0}), errors="coerce")
+    return frame
+
+
+def _frame(rows) -> pd.DataFrame:
+    """The columns of production_frame() and labelled_frame()."""
+    columns = [*FEATURE_NAMES, "probability", "prediction", "model_version", "created_at"]
+    frame = pd.DataFrame.from_records(rows, columns=[*columns, "actual"])
+    frame["prediction"] = frame["prediction"].astype(int)
     return frame
 
 
@@ -67,18 +64,7 @@ def labelled_frame(*, since: datetime, until: datetime) -> pd.DataFrame:
         "actual",
     ]
     rows = list(queryset.order_by("created_at", "pk").values_list(*fields))
-    frame = pd.DataFrame.from_records(
-        rows,
-        columns=[
-            *FEATURE_NAMES,
-            "probability",
-            "prediction",
-            "model_version",
-            "created_at",
-            "actual",
-        ],
-    )
-    frame["prediction"] = frame["prediction"].astype(int)
+    frame = _frame(rows)
     frame["actual"] = frame["actual"].astype(int)
     return frame
 

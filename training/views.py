@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy as _
 
+from predictions.labels import CHOICE_LABELS
+
 from . import card as cards
 from .fairness import GROUP_METRICS
 from .models import ModelVersion
@@ -21,15 +23,7 @@ METRIC_LABELS = {
     "prevalence": _("Prevalence"),
 }
 FEATURE_LABELS = {"Gender": _("Gender"), "Department": _("Department")}
-GROUP_LABELS = {
-    "Male": _("Male"),
-    "Female": _("Female"),
-    "Arts": _("Arts"),
-    "Business": _("Business"),
-    "Engineering": _("Engineering"),
-    "Medical": _("Medical"),
-    "Science": _("Science"),
-}
+GROUP_LABELS = CHOICE_LABELS  # the groups are the choices of Gender and Department
 EVENT_LABELS = {"registered": _("registered"), "activated": _("activated"), "retired": _("retired")}
 SHORT_LABELS = {
     "prevalence": _("Prevalence"),
