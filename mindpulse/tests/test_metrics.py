@@ -422,6 +422,11 @@ def test_its_counters_match_the_database_after_a_burst_on_two_gunicorn_workers(
     from predictions.models import Feedback, Prediction
 
     base, process, log = gunicorn
+    # The first worker may answer before the second has forked: wait for both (not a timing:
+    # a bound on start-up, far above the normal second).
+    deadline = time.monotonic() + 60
+    while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert len(_children(process.pid)) == 2
     rows = [dict(FEATURES, Age=18 + i % 25, Stress_Level=1 + i % 10) for i in range(60)]
     with ThreadPoolExecutor(max_workers=8) as pool:

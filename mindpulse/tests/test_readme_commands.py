@@ -192,9 +192,9 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
 
     port = free_port()
     server = subprocess.Popen(
-        [".venv/bin/python", "manage.py", "serve", f"--port={port}", "--web-workers=1"],
+        [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
         cwd=clone,
-        env=env,
+        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -226,9 +226,9 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
 
     # Ctrl-C in the first second, while the three processes are still starting.
     early = subprocess.Popen(
-        [".venv/bin/python", "manage.py", "serve", f"--port={port}", "--web-workers=1"],
+        [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
         cwd=clone,
-        env=env,
+        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
