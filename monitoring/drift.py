@@ -80,6 +80,20 @@ _METRIC_TYPE_PREFIX = "evidently:metric_v2:"
 _VALUE_DRIFT = _METRIC_TYPE_PREFIX + "ValueDrift"
 _DRIFTED_COLUMNS_COUNT = _METRIC_TYPE_PREFIX + "DriftedColumnsCount"
 
+# The per-column drift test, pinned for every window and reference size. Evidently's default
+# depends on the reference size: up to 1,000 reference rows it picks p-value tests (K-S,
+# chi-square, Z at 0.05), which flag a fixed ~5 % of stable columns however small the true
+# difference, so with nine columns two "drift" together in ~7 % of stable windows; above
+# 1,000 it picks these effect-size distances, which do not grow with the row count.
+DRIFT_NUM_METHOD = "wasserstein"  # Wasserstein distance normed by the reference's std
+DRIFT_CAT_METHOD = "jensenshannon"  # Jensen-Shannon distance of the category frequencies
+DRIFT_METHOD_THRESHOLD = 0.1  # drift when the distance is >= 0.1 (Evidently's own default)
+# A pinned method is named by its stattest id in the snapshot; shown by Evidently's labels.
+_METHOD_LABELS = {
+    "wasserstein": "Wasserstein distance (normed)",
+    "jensenshannon": "Jensen-Shannon distance",
+}
+
 # Dataset-level DataSummaryPreset metrics copied into ``data_quality()["evidently"]``.
 _QUALITY_DATASET_METRICS = {
     "RowCount": "row_count",
@@ -236,10 +250,11 @@ def data_drift(
     ``features[...]`` is Evidently's own per-column result: ``method``, ``threshold`` and
     ``score`` come from the ``ValueDrift`` metric of that column (its resolved ``config`` and
     its ``value``) and ``drifted`` is its ``ValueDriftTest`` (status ``FAIL`` = drift
-    detected). Evidently chooses the method by reference size: up to 1,000 reference rows
-    p-values (K-S for numeric, chi-square/Z-test for categorical; drift when score <
-    threshold), above that distances (normed Wasserstein / Jensen-Shannon; drift when score >=
-    threshold). ``"evidently"`` is Evidently's ``DriftedColumnsCount`` for cross-checking.
+    detected). The method is pinned whatever the sizes (``DRIFT_NUM_METHOD`` /
+    ``DRIFT_CAT_METHOD``): normed Wasserstein for numeric, Jensen-Shannon for categorical
+    features, drift when the distance is >= ``DRIFT_METHOD_THRESHOLD`` (0.1). Evidently's own
+    default would switch to p-value tests for a reference of 1,000 rows or fewer.
+    ``"evidently"`` is Evidently's ``DriftedColumnsCount`` for cross-checking.
 
     A feature whose values are all missing in ``current`` or ``reference`` cannot be tested by
     Evidently (it raises); such a feature is reported as ``{"method": "all_missing", "score":
@@ -266,7 +281,17 @@ def data_drift(
 
     if testable:
         report = Report(
-            [DataDriftPreset(columns=testable, drift_share=threshold)], include_tests=True
+            [
+                DataDriftPreset(
+                    columns=testable,
+                    drift_share=threshold,
+                    num_method=DRIFT_NUM_METHOD,
+                    num_threshold=DRIFT_METHOD_THRESHOLD,
+                    cat_method=DRIFT_CAT_METHOD,
+                    cat_threshold=DRIFT_METHOD_THRESHOLD,
+                )
+            ],
+            include_tests=True,
         )
         snapshot = _run_report(report, cur[testable], ref[testable], _features_definition(testable))
         result = _snapshot_dict(snapshot)
@@ -476,6 +501,7 @@ def _value_drift_results(result: dict[str, Any], columns: Sequence[str]) -> dict
         if config.get("type") != _VALUE_DRIFT or config.get("column") not in columns:
             continue
         method = str(config.get("method"))
+        method = _METHOD_LABELS.get(method, method)
         score = _float_or_none(metric.get("value"))
         limit = _float_or_none(config.get("threshold"))
         status = status_by_metric.get(metric.get("id"))
