@@ -235,7 +235,9 @@ def _report(
     path = Path(settings.REPORTS_DIR) / relative
     started = time.perf_counter()
     try:
-        summary, reference_rows, current_rows = compute(inputs, str(path))
+        # REPORTS_HTML off: the same Evidently run gives the figures, no HTML is rendered.
+        html_path = str(path) if settings.REPORTS_HTML else None
+        summary, reference_rows, current_rows = compute(inputs, html_path)
     except Skip as skip:
         report.status = MonitoringReport.Status.SKIPPED
         report.reason = str(skip)[:500]
@@ -276,7 +278,7 @@ def _require_production(inputs: RunInputs) -> None:
         )
 
 
-def _data_quality(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
+def _data_quality(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, int]:
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     _require_production(inputs)
@@ -284,7 +286,7 @@ def _data_quality(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
     return summary, len(inputs.reference), len(inputs.current)
 
 
-def _data_drift(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
+def _data_drift(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, int]:
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     _require_production(inputs)
@@ -308,7 +310,7 @@ def _data_drift(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
     return summary, len(inputs.reference), len(inputs.current)
 
 
-def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
+def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, int]:
     """The active model on its labelled production predictions vs on its own test split.
 
     Only predictions made by the active version count: an older version's mistakes say

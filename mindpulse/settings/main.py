@@ -254,6 +254,9 @@ LOGIN_URL = "admin:login"
 # --- Files written by MindPulse.
 ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(BASE_DIR / "artifacts")))
 REPORTS_DIR = Path(env_str("REPORTS_DIR", str(VAR_DIR / "reports")))
+# Off: the monitoring reports keep their figures and alerts but write no Evidently HTML
+# (its plotly figures are most of a report's time; the simulator turns it off).
+REPORTS_HTML = env_bool("REPORTS_HTML", True)
 ARCHIVE_DIR = Path(env_str("ARCHIVE_DIR", str(VAR_DIR / "archive")))
 
 # --- The MLOps loop.
