@@ -471,3 +471,26 @@ def test_it_leaves_no_partial_file_when_writing_fails(tmp_path: Path):
         drift._write_html(Broken(), str(target))
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_it_gives_the_same_quality_figures_without_the_html(tmp_path: Path):
+    reference = students(600, seed=14)
+    current = students(300, seed=15)
+    current.loc[:9, "CGPA"] = np.nan
+
+    light = data_quality(reference, current, html_path=None)
+    full = data_quality(reference, current, html_path=str(tmp_path / "quality.html"))
+
+    assert light["evidently"]["missing_by_feature"]["CGPA"] == 10
+    assert {k: v for k, v in light.items() if k != "evidently"} == {
+        k: v for k, v in full.items() if k != "evidently"
+    }
+    assert {k: v for k, v in light["evidently"].items() if k != "tests"} == {
+        k: v for k, v in full["evidently"].items() if k != "tests"
+    }
+    # Only the dataset-level tests run without the per-column ValueStats.
+    assert 0 < light["evidently"]["tests"]["passed"] + light["evidently"]["tests"]["failed"]
+    assert (
+        light["evidently"]["tests"]["passed"] + light["evidently"]["tests"]["failed"]
+        < full["evidently"]["tests"]["passed"] + full["evidently"]["tests"]["failed"]
+    )
