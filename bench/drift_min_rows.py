@@ -33,8 +33,8 @@ def main() -> None:
     for rows in sizes:
         out = {"rows": rows}
         for name, draw in (
-            ("stable", lambda rng: traffic.students(rows, rng)),
-            ("covariate_shift", lambda rng: traffic.traffic(shifted, 1, rows, rng)),
+            ("stable", lambda rng, rows=rows: traffic.students(rows, rng)),
+            ("covariate_shift", lambda rng, rows=rows: traffic.traffic(shifted, 1, rows, rng)),
         ):
             counts, drifts, by_feature = [], 0, collections.Counter()
             for seed in seeds:

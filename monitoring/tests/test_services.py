@@ -64,9 +64,7 @@ def test_it_flags_the_shifted_features_and_dataset_drift(make_predictions, setti
         assert reports[kind].duration_seconds > 0
 
 
-def test_it_keeps_the_figures_but_writes_no_html_with_reports_html_off(
-    make_predictions, settings
-):
+def test_it_keeps_the_figures_but_writes_no_html_with_reports_html_off(make_predictions, settings):
     settings.DRIFT_THRESHOLD = 0.2
     settings.REPORTS_HTML = False
     make_predictions(shift(students(1000, seed=11)))
