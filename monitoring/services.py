@@ -291,23 +291,31 @@ def _data_drift(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, in
 
     _require_production(inputs)
     minimum = settings.DRIFT_MIN_ROWS
-    if len(inputs.current) < minimum:
+    current = inputs.current
+    lookback = timedelta(hours=settings.DRIFT_LOOKBACK_HOURS)
+    if len(current) < minimum and inputs.window_end - inputs.window_start < lookback:
+        # Too few rows in the window: the latest DRIFT_MIN_ROWS predictions instead, if they
+        # were made within DRIFT_LOOKBACK_HOURS (noise below that size would flag features).
+        wider = prediction_selectors.production_frame(
+            since=inputs.window_end - lookback, until=inputs.window_end
+        )
+        current = wider.tail(minimum) if len(wider) >= minimum else wider
+    if len(current) < minimum:
         raise Skip(
-            f"{len(inputs.current)} production predictions in the window; at least {minimum} "
-            "(DRIFT_MIN_ROWS) are needed, below which noise alone flags features.",
+            f"{len(current)} production predictions within {settings.DRIFT_LOOKBACK_HOURS} h; "
+            f"at least {minimum} (DRIFT_MIN_ROWS) are needed, below which noise alone flags "
+            "features.",
             {
                 "reference_rows": len(inputs.reference),
-                "current_rows": len(inputs.current),
+                "current_rows": len(current),
                 "min_rows": minimum,
             },
         )
     summary = drift.data_drift(
-        inputs.reference,
-        inputs.current,
-        threshold=settings.DRIFT_THRESHOLD,
-        html_path=html_path,
+        inputs.reference, current, threshold=settings.DRIFT_THRESHOLD, html_path=html_path
     )
-    return summary, len(inputs.reference), len(inputs.current)
+    summary["current_since"] = current["created_at"].min().isoformat()
+    return summary, len(inputs.reference), len(current)
 
 
 def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, int]:

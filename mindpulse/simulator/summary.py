@@ -53,6 +53,8 @@ def summarise(loop) -> dict:
                 "RETRAIN_THRESHOLD",
                 "DRIFT_THRESHOLD",
                 "DRIFT_MIN_ROWS",
+                "DRIFT_LOOKBACK_HOURS",
+                "REPORTS_HTML",
                 "PERFORMANCE_TRIGGER",
                 "PERFORMANCE_METRIC",
                 "PERFORMANCE_TOLERANCE",

@@ -20,7 +20,7 @@ from mindpulse.simulator.run import Options, Refused, simulate
 from training.features import TARGET
 
 SHORT = {"reference_rows": 3000, "per_day": 600, "feedback_rate": 0.1, "seed": 3}
-MAIN_DRIFT_MIN_ROWS = 500  # mindpulse/settings/main.py's default (the test settings lower it)
+MAIN_DRIFT_MIN_ROWS = 1000  # mindpulse/settings/main.py's default (the test settings lower it)
 
 
 @pytest.fixture(autouse=True)
