@@ -42,8 +42,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
-from evidently.metrics import Accuracy, F1Score, Precision, Recall
+from evidently.metrics import Accuracy, F1Score, MissingValueCount, Precision, Recall
 from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
+from evidently.presets.dataset_stats import DatasetStats
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
@@ -79,6 +80,20 @@ __all__ = [
 _METRIC_TYPE_PREFIX = "evidently:metric_v2:"
 _VALUE_DRIFT = _METRIC_TYPE_PREFIX + "ValueDrift"
 _DRIFTED_COLUMNS_COUNT = _METRIC_TYPE_PREFIX + "DriftedColumnsCount"
+
+# The per-column drift test, pinned for every window and reference size. Evidently's default
+# depends on the reference size: up to 1,000 reference rows it picks p-value tests (K-S,
+# chi-square, Z at 0.05), which flag a fixed ~5 % of stable columns however small the true
+# difference, so with nine columns two "drift" together in ~7 % of stable windows; above
+# 1,000 it picks these effect-size distances, which do not grow with the row count.
+DRIFT_NUM_METHOD = "wasserstein"  # Wasserstein distance normed by the reference's std
+DRIFT_CAT_METHOD = "jensenshannon"  # Jensen-Shannon distance of the category frequencies
+DRIFT_METHOD_THRESHOLD = 0.1  # drift when the distance is >= 0.1 (Evidently's own default)
+# A pinned method is named by its stattest id in the snapshot; shown by Evidently's labels.
+_METHOD_LABELS = {
+    "wasserstein": "Wasserstein distance (normed)",
+    "jensenshannon": "Jensen-Shannon distance",
+}
 
 # Dataset-level DataSummaryPreset metrics copied into ``data_quality()["evidently"]``.
 _QUALITY_DATASET_METRICS = {
@@ -138,6 +153,9 @@ def data_quality(
 
     The custom counts use pandas on every row; Evidently's ``DataSummaryPreset`` (current vs
     reference, with its default tests) provides the HTML and the ``"evidently"`` figures.
+    Without ``html_path`` (REPORTS_HTML off) Evidently runs only ``DatasetStats`` and one
+    ``MissingValueCount`` per feature: the same ``"evidently"`` figures, but ``tests`` then
+    counts only those metrics' default tests (no per-column ValueStats tests).
     """
     _require_columns(reference, FEATURE_NAMES, "reference")
     _require_columns(current, FEATURE_NAMES, "current")
@@ -176,11 +194,15 @@ def data_quality(
     day_hours = cur[list(DAY_HOURS_FEATURES)].sum(axis=1, min_count=len(DAY_HOURS_FEATURES))
     implausible_day = int((day_hours > MAX_DAY_HOURS).sum())
 
+    if html_path is None:
+        # No HTML wanted: the dataset-level figures and the per-feature missing counts only.
+        # DataSummaryPreset's per-column ValueStats build their plotly distribution figures
+        # while computing, HTML or not (about ten times the time of these metrics).
+        metrics = [DatasetStats(), *(MissingValueCount(column=c) for c in FEATURE_NAMES)]
+    else:
+        metrics = [DataSummaryPreset(columns=list(FEATURE_NAMES))]
     snapshot = _run_report(
-        Report([DataSummaryPreset(columns=list(FEATURE_NAMES))], include_tests=True),
-        cur,
-        ref,
-        _features_definition(FEATURE_NAMES),
+        Report(metrics, include_tests=True), cur, ref, _features_definition(FEATURE_NAMES)
     )
     result = _snapshot_dict(snapshot)
     _write_html(snapshot, html_path)
@@ -236,10 +258,11 @@ def data_drift(
     ``features[...]`` is Evidently's own per-column result: ``method``, ``threshold`` and
     ``score`` come from the ``ValueDrift`` metric of that column (its resolved ``config`` and
     its ``value``) and ``drifted`` is its ``ValueDriftTest`` (status ``FAIL`` = drift
-    detected). Evidently chooses the method by reference size: up to 1,000 reference rows
-    p-values (K-S for numeric, chi-square/Z-test for categorical; drift when score <
-    threshold), above that distances (normed Wasserstein / Jensen-Shannon; drift when score >=
-    threshold). ``"evidently"`` is Evidently's ``DriftedColumnsCount`` for cross-checking.
+    detected). The method is pinned whatever the sizes (``DRIFT_NUM_METHOD`` /
+    ``DRIFT_CAT_METHOD``): normed Wasserstein for numeric, Jensen-Shannon for categorical
+    features, drift when the distance is >= ``DRIFT_METHOD_THRESHOLD`` (0.1). Evidently's own
+    default would switch to p-value tests for a reference of 1,000 rows or fewer.
+    ``"evidently"`` is Evidently's ``DriftedColumnsCount`` for cross-checking.
 
     A feature whose values are all missing in ``current`` or ``reference`` cannot be tested by
     Evidently (it raises); such a feature is reported as ``{"method": "all_missing", "score":
@@ -266,7 +289,17 @@ def data_drift(
 
     if testable:
         report = Report(
-            [DataDriftPreset(columns=testable, drift_share=threshold)], include_tests=True
+            [
+                DataDriftPreset(
+                    columns=testable,
+                    drift_share=threshold,
+                    num_method=DRIFT_NUM_METHOD,
+                    num_threshold=DRIFT_METHOD_THRESHOLD,
+                    cat_method=DRIFT_CAT_METHOD,
+                    cat_threshold=DRIFT_METHOD_THRESHOLD,
+                )
+            ],
+            include_tests=True,
         )
         snapshot = _run_report(report, cur[testable], ref[testable], _features_definition(testable))
         result = _snapshot_dict(snapshot)
@@ -476,6 +509,7 @@ def _value_drift_results(result: dict[str, Any], columns: Sequence[str]) -> dict
         if config.get("type") != _VALUE_DRIFT or config.get("column") not in columns:
             continue
         method = str(config.get("method"))
+        method = _METHOD_LABELS.get(method, method)
         score = _float_or_none(metric.get("value"))
         limit = _float_or_none(config.get("threshold"))
         status = status_by_metric.get(metric.get("id"))

@@ -235,7 +235,9 @@ def _report(
     path = Path(settings.REPORTS_DIR) / relative
     started = time.perf_counter()
     try:
-        summary, reference_rows, current_rows = compute(inputs, str(path))
+        # REPORTS_HTML off: the same Evidently run gives the figures, no HTML is rendered.
+        html_path = str(path) if settings.REPORTS_HTML else None
+        summary, reference_rows, current_rows = compute(inputs, html_path)
     except Skip as skip:
         report.status = MonitoringReport.Status.SKIPPED
         report.reason = str(skip)[:500]
@@ -276,7 +278,7 @@ def _require_production(inputs: RunInputs) -> None:
         )
 
 
-def _data_quality(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
+def _data_quality(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, int]:
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     _require_production(inputs)
@@ -284,31 +286,39 @@ def _data_quality(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
     return summary, len(inputs.reference), len(inputs.current)
 
 
-def _data_drift(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
+def _data_drift(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, int]:
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     _require_production(inputs)
     minimum = settings.DRIFT_MIN_ROWS
-    if len(inputs.current) < minimum:
+    current = inputs.current
+    lookback = timedelta(hours=settings.DRIFT_LOOKBACK_HOURS)
+    if len(current) < minimum and inputs.window_end - inputs.window_start < lookback:
+        # Too few rows in the window: the latest DRIFT_MIN_ROWS predictions instead, if they
+        # were made within DRIFT_LOOKBACK_HOURS (noise below that size would flag features).
+        wider = prediction_selectors.production_frame(
+            since=inputs.window_end - lookback, until=inputs.window_end
+        )
+        current = wider.tail(minimum) if len(wider) >= minimum else wider
+    if len(current) < minimum:
         raise Skip(
-            f"{len(inputs.current)} production predictions in the window; at least {minimum} "
-            "(DRIFT_MIN_ROWS) are needed, below which noise alone flags features.",
+            f"{len(current)} production predictions within {settings.DRIFT_LOOKBACK_HOURS} h; "
+            f"at least {minimum} (DRIFT_MIN_ROWS) are needed, below which noise alone flags "
+            "features.",
             {
                 "reference_rows": len(inputs.reference),
-                "current_rows": len(inputs.current),
+                "current_rows": len(current),
                 "min_rows": minimum,
             },
         )
     summary = drift.data_drift(
-        inputs.reference,
-        inputs.current,
-        threshold=settings.DRIFT_THRESHOLD,
-        html_path=html_path,
+        inputs.reference, current, threshold=settings.DRIFT_THRESHOLD, html_path=html_path
     )
-    return summary, len(inputs.reference), len(inputs.current)
+    summary["current_since"] = current["created_at"].min().isoformat()
+    return summary, len(inputs.reference), len(current)
 
 
-def _model_performance(inputs: RunInputs, html_path: str) -> tuple[dict, int, int]:
+def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, int]:
     """The active model on its labelled production predictions vs on its own test split.
 
     Only predictions made by the active version count: an older version's mistakes say

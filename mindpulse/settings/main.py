@@ -254,6 +254,9 @@ LOGIN_URL = "admin:login"
 # --- Files written by MindPulse.
 ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(BASE_DIR / "artifacts")))
 REPORTS_DIR = Path(env_str("REPORTS_DIR", str(VAR_DIR / "reports")))
+# Off: the monitoring reports keep their figures and alerts but write no Evidently HTML
+# (its plotly figures are most of a report's time; the simulator turns it off).
+REPORTS_HTML = env_bool("REPORTS_HTML", True)
 ARCHIVE_DIR = Path(env_str("ARCHIVE_DIR", str(VAR_DIR / "archive")))
 
 # --- The MLOps loop.
@@ -289,7 +292,10 @@ PERFORMANCE_TOLERANCE = env_float("PERFORMANCE_TOLERANCE", 0.02, minimum=0, maxi
 PERFORMANCE_CONFIDENCE = env_float("PERFORMANCE_CONFIDENCE", 0.95, minimum=0.5, maximum=0.999)
 # Fewest production rows in the window for a drift report: below it, noise alone flags
 # features (measured with `manage.py simulate --scenario stable`, see docs/loop.md).
-DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 500, minimum=1)
+DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 1000, minimum=1)
+# With fewer than DRIFT_MIN_ROWS predictions in the report window, the drift report takes the
+# latest DRIFT_MIN_ROWS predictions made within this many hours (skipped if there are fewer).
+DRIFT_LOOKBACK_HOURS = env_int("DRIFT_LOOKBACK_HOURS", 72, minimum=1)
 # The feedback that crosses RETRAIN_THRESHOLD queues its retrain this many seconds later, so
 # that a burst of labels makes one retrain on all of them.
 RETRAIN_FEEDBACK_DELAY_SECONDS = env_int("RETRAIN_FEEDBACK_DELAY_SECONDS", 3600, minimum=0)

@@ -60,6 +60,9 @@ class Options:
     poison_per_day: int | None = None  # default: as many as the day's honest predictions
     burst_rows: int = traffic.BURST_ROWS
     allow_existing: bool = False
+    # Evidently's HTML (plotly figures) is most of a report's time; the figures, alerts and
+    # triggers come from the same Evidently run either way. Off by default in the simulator.
+    reports_html: bool = False
 
 
 @dataclass
@@ -124,6 +127,7 @@ class _Loop:
         overrides = {
             "ARTIFACTS_DIR": self.out / "artifacts",
             "REPORTS_DIR": self.out / "reports",
+            "REPORTS_HTML": self.o.reports_html,
             "ARCHIVE_DIR": self.out / "archive",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "ADMINS": [("Simulation", ADMIN_ADDRESS)],
@@ -169,6 +173,7 @@ class _Loop:
             algorithm=version.algorithm,
             test_metrics={k: version.metrics.get(k) for k in ("accuracy", "f1", "roc_auc")},
             options=asdict(self.o),
+            reports_html=self.o.reports_html,
         )
         self.collect()
 

@@ -30,6 +30,7 @@ def summarise(loop) -> dict:
     summary = {
         "scenario": loop.o.scenario,
         "days": loop.o.days,
+        "reports_html": loop.o.reports_html,  # REPORTS_HTML during the run
         "predictions": Prediction.objects.count(),
         "labelled_rows": labelled,
         "report_runs": len({e["id"] for e in reports if e["kind"] == "data_drift"}),
@@ -53,6 +54,7 @@ def summarise(loop) -> dict:
                 "RETRAIN_THRESHOLD",
                 "DRIFT_THRESHOLD",
                 "DRIFT_MIN_ROWS",
+                "DRIFT_LOOKBACK_HOURS",
                 "PERFORMANCE_TRIGGER",
                 "PERFORMANCE_METRIC",
                 "PERFORMANCE_TOLERANCE",

@@ -66,6 +66,37 @@ def test_it_runs_the_drift_report_from_drift_min_rows(make_predictions, settings
     assert _reports(services.reports_run())[Kind.DATA_DRIFT].status == "ok"
 
 
+def test_it_takes_the_latest_drift_min_rows_within_the_lookback(make_predictions, settings):
+    settings.DRIFT_MIN_ROWS = 200
+    now = timezone.now()
+    make_predictions(students(100, seed=34), created_at=now - timedelta(hours=100))  # too old
+    make_predictions(students(150, seed=35), created_at=now - timedelta(hours=30))
+    make_predictions(students(80, seed=36), created_at=now - timedelta(hours=1))
+
+    drift = _reports(services.reports_run())[Kind.DATA_DRIFT]
+
+    # 80 in the 24-hour window; the latest 200 within DRIFT_LOOKBACK_HOURS (72) are compared.
+    assert drift.status == "ok", drift.reason
+    assert drift.current_rows == 200 and drift.summary["rows"] == 200
+    assert drift.summary["current_since"] == (now - timedelta(hours=30)).isoformat()
+
+
+def test_it_skips_the_drift_report_with_too_few_rows_within_the_lookback(
+    make_predictions, settings
+):
+    settings.DRIFT_MIN_ROWS = 200
+    settings.DRIFT_LOOKBACK_HOURS = 48
+    now = timezone.now()
+    make_predictions(students(150, seed=34), created_at=now - timedelta(hours=50))
+    make_predictions(students(80, seed=36), created_at=now - timedelta(hours=1))
+
+    drift = _reports(services.reports_run())[Kind.DATA_DRIFT]
+
+    assert drift.status == "skipped"
+    assert "80 production predictions within 48 h" in drift.reason
+    assert drift.current_rows == 80
+
+
 def _healthy_summary(rows: int) -> dict:
     """A model exactly as good in production as on its test split (accuracy 0.74)."""
     tp, fp, fn, tn = (round(rows * x) for x in (0.06, 0.20, 0.06, 0.68))

@@ -64,6 +64,24 @@ def test_it_flags_the_shifted_features_and_dataset_drift(make_predictions, setti
         assert reports[kind].duration_seconds > 0
 
 
+def test_it_keeps_the_figures_but_writes_no_html_with_reports_html_off(make_predictions, settings):
+    settings.DRIFT_THRESHOLD = 0.2
+    settings.REPORTS_HTML = False
+    make_predictions(shift(students(1000, seed=11)))
+
+    run = services.reports_run()
+
+    reports = reports_of(run)
+    assert run.status == MonitoringRun.Status.OK
+    assert reports[Kind.DATA_DRIFT].status == MonitoringReport.Status.OK
+    assert set(reports[Kind.DATA_DRIFT].summary["drifted_features"]) == SHIFTED
+    assert reports[Kind.DATA_QUALITY].summary["out_of_range"]["Stress_Level"] > 0
+    assert {r.html_path for r in reports.values()} == {""}
+    assert not Path(settings.REPORTS_DIR).exists() or not any(
+        Path(settings.REPORTS_DIR).rglob("*.html")
+    )
+
+
 def test_it_does_not_flag_dataset_drift_on_the_reference_distribution(make_predictions):
     make_predictions(students(1000, seed=12))
 

@@ -44,6 +44,12 @@ class Command(BaseCommand):
         parser.add_argument("--burst-rows", type=_positive(int), default=traffic.BURST_ROWS)
         parser.add_argument("--out", default=str(settings.BASE_DIR / "var" / "simulate"))
         parser.add_argument(
+            "--reports-html",
+            action="store_true",
+            help="Also write Evidently's HTML for every report (REPORTS_HTML; off by default "
+            "here: the figures and alerts come from the same Evidently run, only slower).",
+        )
+        parser.add_argument(
             "--database-is-scratch",
             action="store_true",
             help="Run in the configured database (a scratch copy) instead of a throw-away one.",
@@ -63,6 +69,7 @@ class Command(BaseCommand):
             poison_per_day=o["poison_per_day"],
             burst_rows=o["burst_rows"],
             allow_existing=False,
+            reports_html=o["reports_html"],
         )
         progress = self._progress if verbosity else None
         # Stopped (Ctrl-C, a TERM, or SIGINT ignored by a background shell): unwind, so that
@@ -79,6 +86,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if verbosity:
             sys.stderr.write("\n")
+            if not o["reports_html"]:
+                self.stdout.write(
+                    "Reports ran without their Evidently HTML (REPORTS_HTML off; "
+                    "--reports-html to write it)."
+                )
             self._table(result.summary)
             self.stdout.write(f"Timeline: {Path(o['out']) / 'timeline.jsonl'}")
             self.stdout.write(f"Charts:   {Path(o['out']) / 'index.html'}")
