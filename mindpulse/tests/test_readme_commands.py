@@ -1,9 +1,9 @@
-"""Every command line of README.md runs as written, in a fresh copy of the checkout.
+"""Every command line of README.md and of the docs/ pages runs as written, in a fresh copy.
 
-The commands are parsed from the README (its ```sh blocks and its inline `.venv/bin/python
-...`, `python ...`, `make ...` and `curl ...` spans), so a command added later is run here
-too, unless it is a synopsis (`[--to DIR]`, `<username>`, `/path/to/...`) or listed in
-NOT_RUN with the reason and the test that covers it instead.
+The commands are parsed from the pages (their ```sh blocks and their inline
+`.venv/bin/python ...`, `python ...`, `make ...` and `curl ...` spans), so a command added
+later is run here too, unless it is a synopsis (`[--to DIR]`, `<username>`, `/path/to/...`)
+or listed in NOT_RUN with the reason and the test that covers it instead.
 
 The copy starts as a fresh clone after `make run`: `make .env` (the file `make run` writes),
 `migrate`, `bootstrap` (on 3,000 generated rows instead of 100,000), then `manage.py serve`
@@ -27,6 +27,8 @@ from pathlib import Path
 from .live import BASE_DIR, free_port
 
 README = BASE_DIR / "README.md"
+# The README and the pages it sends its reader to: a command is a command wherever it is shown.
+PAGES = [README, *sorted((BASE_DIR / "docs").glob("*.md"))]
 LOCAL = "http://127.0.0.1:8000"
 
 # Commands not run here: (regex on the command, why, what covers it).
@@ -37,13 +39,15 @@ NOT_RUN = [
     (r"-m pytest\b", "runs a part of this suite", "this suite"),
     (r"\bbench[/.]", "a benchmark, minutes of load", "bench/"),
     (r"-m training\.bench_", "a benchmark of a file outside the checkout", "bench/"),
+    (r"manage\.py simulate\b", "minutes of simulated days", "mindpulse/tests/test_simulate.py"),
+    (r"-m cProfile\b", "a profiler named in prose", "bench/simulate.py"),
     (
         r"mindpulse\.example\.org",
         "an example production host",
         "training/tests/test_retrain_api.py",
     ),
 ]
-SYNOPSIS = re.compile(r"\[|<|…|/path/to|\bDIR\b|\bPATH\b|:PASSWORD|\$TOKEN|--rows N\b")
+SYNOPSIS = re.compile(r"\[|<|…|\.\.\.$|/path/to|\bDIR\b|\bPATH\b|:PASSWORD|\$TOKEN|--rows N\b")
 NEEDS_GETTEXT = re.compile(r"\b(makemessages|compilemessages)\b")
 _INLINE = re.compile(
     r"`((?:[A-Z_]+=\S+ )*(?:\.venv/bin/python|python|make|curl) [^`]+)`", re.MULTILINE
@@ -101,8 +105,17 @@ def why_not_run(command: str) -> str | None:
     return None
 
 
+def page_commands() -> list[tuple[str, int, str]]:
+    """(page, line number, command) of every command of the README and the docs/ pages."""
+    return [
+        (str(page.relative_to(BASE_DIR)), line, command)
+        for page in PAGES
+        for line, command in readme_commands(page.read_text())
+    ]
+
+
 def test_it_finds_the_readmes_commands_including_multi_line_ones():
-    commands = [command for _line, command in readme_commands(README.read_text())]
+    commands = [command for _page, _line, command in page_commands()]
     assert (
         "make run     # MindPulse: web + worker + beat, with a trained model, on http://127.0.0.1:8000/"
         in commands
@@ -204,7 +217,7 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
     ran, failures = [], []
     try:
         output.wait_for("MindPulse is ready", timeout=180)
-        for line, command in readme_commands(README.read_text()):
+        for page, line, command in page_commands():
             if why_not_run(command):
                 continue
             written = command.replace(LOCAL, f"http://127.0.0.1:{port}")
@@ -212,7 +225,7 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
             printed = result.stdout + result.stderr
             ran.append(command)
             if result.returncode != 0 or "Traceback" in printed or "Server Error" in printed:
-                failures.append(f"README.md:{line}: {command}\n{printed[-2000:]}")
+                failures.append(f"{page}:{line}: {command}\n{printed[-2000:]}")
     finally:
         os.killpg(server.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
         server.wait(timeout=60)
