@@ -3,7 +3,7 @@ CSV writer and the tolerant CSV reader used to import real files.
 
 Pure Python: no Django imports.
 
-The generator was calibrated against the statistics in /work/shared/data/README.md (and the
+The generator was calibrated against the statistics in ../shared/data/README.md (and the
 shape of the sample's histograms); no real row is copied. What the real data shows, and the
 generator reproduces:
 
