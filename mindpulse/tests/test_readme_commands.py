@@ -204,15 +204,7 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
     assert "DEBUG=true" in (clone / ".env").read_text()
 
     port = free_port()
-    server = subprocess.Popen(
-        [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
-        cwd=clone,
-        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = _serve(clone, env, port)
     output = Output(server)
     ran, failures = [], []
     try:
@@ -238,15 +230,7 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
     assert _port_closed(port)
 
     # Ctrl-C in the first second, while the three processes are still starting.
-    early = subprocess.Popen(
-        [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
-        cwd=clone,
-        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    early = _serve(clone, env, port)
     early_output = Output(early)
     early_output.wait_for("waiting for", timeout=60)
     os.killpg(early.pid, signal.SIGINT)
@@ -255,6 +239,19 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
     assert "Traceback" not in early_output.text, early_output.text
     assert "MindPulse is ready" not in early_output.text
     assert _port_closed(port)
+
+
+def _serve(clone: Path, env: dict, port: int) -> subprocess.Popen:
+    """`manage.py serve` in its own process group, as a terminal would run it."""
+    return subprocess.Popen(
+        [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
+        cwd=clone,
+        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _port_closed(port: int) -> bool:
