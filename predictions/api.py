@@ -25,7 +25,7 @@ from mindpulse.auth import TokenAuthentication
 from mindpulse.throttling import client_key
 from privacy.access import access_record, can_see_answers
 from training import serving
-from training.features import FEATURE_NAMES
+from training.features import EXAMPLE_STUDENT, FEATURE_NAMES
 
 from . import batch, erasure, messaging, selectors, services
 from . import serializers as s
@@ -52,17 +52,7 @@ _ERRORS = {
     ),
 }
 _NO_MODEL = {503: OpenApiResponse(s.PredictionsErrorSerializer, description="No model is active.")}
-_EXAMPLE_FEATURES = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.0,
-    "Physical_Activity": 45,
-    "Stress_Level": 6,
-}
+_EXAMPLE_FEATURES = EXAMPLE_STUDENT
 
 
 def invalid(errors) -> Response:

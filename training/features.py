@@ -45,5 +45,19 @@ NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind != 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 
 # Hours of the day that the three time-use answers share.
+# One plausible student, inside the training ranges of the generated data: the API docs'
+# example and the tests' sample answers.
+EXAMPLE_STUDENT = {
+    "Age": 21,
+    "Gender": "Female",
+    "Department": "Science",
+    "CGPA": 3.1,
+    "Sleep_Duration": 6.5,
+    "Study_Hours": 4.0,
+    "Social_Media_Hours": 3.0,
+    "Physical_Activity": 45,
+    "Stress_Level": 6,
+}
+
 DAY_HOURS_FEATURES = ("Sleep_Duration", "Study_Hours", "Social_Media_Hours")
 MAX_DAY_HOURS = 24.0
