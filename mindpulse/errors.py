@@ -125,3 +125,24 @@ DATABASE_RETRY = {
     "retry_jitter": True,
     "max_retries": 5,
 }
+
+
+# --- The API's error shape ----------------------------------------------------------------
+# Every API error body is {"detail": message}; a refused input adds "errors": {field: [messages]}
+# (with "non_field_errors" for the rules that span fields). Views raise; this one handler
+# (REST_FRAMEWORK["EXCEPTION_HANDLER"]) writes the body, so no view builds it by hand.
+INVALID = "Invalid input."
+
+
+def api_exception_handler(exc, context):
+    from rest_framework.exceptions import ValidationError
+    from rest_framework.response import Response
+    from rest_framework.settings import api_settings
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, ValidationError):
+        errors = exc.detail
+        if not isinstance(errors, dict):
+            errors = {api_settings.NON_FIELD_ERRORS_KEY: errors}
+        return Response({"detail": INVALID, "errors": errors}, status=exc.status_code)
+    return exception_handler(exc, context)

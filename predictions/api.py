@@ -1,7 +1,8 @@
 """The REST API: thin views over predictions.services (one APIView per operation).
 
 Error bodies: every error has a "detail" string; a validation error (400) also has
-"errors": {field: [messages]} with `non_field_errors` for the 24-hour sum rule.
+"errors": {field: [messages]} with `non_field_errors` for the 24-hour sum rule. Views raise;
+mindpulse.errors.api_exception_handler writes the body.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import permissions, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,7 +33,6 @@ from . import serializers as s
 from .models import Feedback, Prediction
 from .parsers import BoundedMultiPartParser, CSVParser, StrictJSONParser, check_body_size
 
-INVALID = "Invalid input."
 CSV_PATTERN = r"^" + ",".join(FEATURE_NAMES) + r"\r?\n(?:.|\n)*[0-9A-Za-z]"
 NO_MODEL = "No model is in service yet: the service is not ready. Try again later."
 
@@ -53,10 +53,6 @@ _ERRORS = {
 }
 _NO_MODEL = {503: OpenApiResponse(s.PredictionsErrorSerializer, description="No model is active.")}
 _EXAMPLE_FEATURES = EXAMPLE_STUDENT
-
-
-def invalid(errors) -> Response:
-    return Response({"detail": INVALID, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
 
 
 def unavailable() -> Response:
@@ -114,7 +110,7 @@ class PredictView(PublicAPIView):
         data, store, errors = s.split_store(request.data)
         serializer = s.PredictInputSerializer(data=data)
         if errors or not serializer.is_valid():
-            return invalid({**errors, **(serializer.errors if not errors else {})})
+            raise ValidationError({**errors, **(serializer.errors if not errors else {})})
         try:
             prediction = services.prediction_create(
                 serializer.validated_data,
@@ -175,7 +171,7 @@ class BatchPredictView(PublicAPIView):
                 rows = [batch.features_only(row) for row in batch.read_csv(_csv_bytes(request))[1]]
                 outcome = batch.score_rows(rows, ignore_unknown=True)
         except batch.BatchError as exc:
-            return invalid({s.NON_FIELD: [str(exc)]})
+            raise ValidationError({s.NON_FIELD: [str(exc)]}) from None
         except services.ModelUnavailable:
             return unavailable()
         return Response(_batch_body(outcome))
@@ -257,8 +253,7 @@ class FeedbackView(PublicAPIView):
     )
     def post(self, request):
         serializer = s.FeedbackInputSerializer(data=request.data)
-        if not serializer.is_valid():
-            return invalid(serializer.errors)
+        serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
             if "features" in data:

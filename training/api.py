@@ -137,11 +137,7 @@ class RetrainCreateApi(StaffAPIView):
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
-        if not serializer.is_valid():
-            return Response(
-                {"detail": "Invalid input.", "errors": serializer.errors},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        serializer.is_valid(raise_exception=True)
         note = serializer.validated_data.get("note", "")
         try:
             run = retrain.retrain_request(requested_by=request.user, note=note)

@@ -402,6 +402,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # One error shape, {"detail", "errors"}: views raise ValidationError, this writes the body.
+    "EXCEPTION_HANDLER": "mindpulse.errors.api_exception_handler",
     # Views that name a `throttle_scope` are rate-limited (mindpulse.throttling).
     "DEFAULT_THROTTLE_CLASSES": ["mindpulse.throttling.ScopedThrottle"],
     # Proxies in front of MindPulse: the client address is then read from X-Forwarded-For.
