@@ -486,7 +486,10 @@ CELERY_BEAT_SCHEDULE = {
         monitoring_tasks.RUN_REPORTS, REPORTS_SCHEDULE, tz=CELERY_TIMEZONE
     ),
     training_tasks.RETRAIN_ENTRY: beat_entry(
-        training_tasks.RETRAIN, RETRAIN_SCHEDULE, tz=CELERY_TIMEZONE, kwargs={"trigger": "scheduled"}
+        training_tasks.RETRAIN,
+        RETRAIN_SCHEDULE,
+        tz=CELERY_TIMEZONE,
+        kwargs={"trigger": "scheduled"},
     ),
     monitoring_tasks.CHECK_ALERTS_ENTRY: beat_entry(
         monitoring_tasks.CHECK_ALERTS, ALERT_CHECK_SCHEDULE, tz=CELERY_TIMEZONE

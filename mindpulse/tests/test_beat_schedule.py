@@ -33,7 +33,12 @@ ENTRIES = [
         "RETRAIN_SCHEDULE",
         {"trigger": "scheduled"},
     ),
-    (monitoring_tasks.CHECK_ALERTS_ENTRY, monitoring_tasks.CHECK_ALERTS, "ALERT_CHECK_SCHEDULE", {}),
+    (
+        monitoring_tasks.CHECK_ALERTS_ENTRY,
+        monitoring_tasks.CHECK_ALERTS,
+        "ALERT_CHECK_SCHEDULE",
+        {},
+    ),
     (privacy_tasks.RETENTION_ENTRY, privacy_tasks.RETENTION, "RETENTION_SCHEDULE", {}),
 ]
 ENTRY_IDS = [setting for _, _, setting, _ in ENTRIES]
@@ -98,8 +103,8 @@ def test_it_reads_each_crontab_from_the_environment():
     script = (
         "import json; from django.conf import settings; print(json.dumps({n: {"
         "'task': e['task'], 'expire_seconds': e['options']['expire_seconds'], "
-        "**{f: sorted(getattr(e['schedule'], f)) for f in %r}}"
-        " for n, e in settings.CELERY_BEAT_SCHEDULE.items()}))" % (CRON_FIELDS,)
+        f"**{{f: sorted(getattr(e['schedule'], f)) for f in {CRON_FIELDS!r}}}}}"
+        " for n, e in settings.CELERY_BEAT_SCHEDULE.items()}))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mindpulse.settings.test", **crons}
     out = subprocess.run(
@@ -228,12 +233,16 @@ def test_make_runs_beat_writes_the_schedule_when_it_starts(celery_queues, settin
     beat = WorkerHandle(process, log)
     try:
         beat.wait_for(
-            lambda: PeriodicTask.objects.filter(name__in=settings.CELERY_BEAT_SCHEDULE).count()
-            == len(ENTRIES),
+            lambda: (
+                PeriodicTask.objects.filter(name__in=settings.CELERY_BEAT_SCHEDULE).count()
+                == len(ENTRIES)
+            ),
             timeout=90,
         )
     finally:
         beat.stop()
     for name, *_ in ENTRIES:
         row = PeriodicTask.objects.get(name=name)
-        assert row.expire_seconds == settings.CELERY_BEAT_SCHEDULE[name]["options"]["expire_seconds"]
+        assert (
+            row.expire_seconds == settings.CELERY_BEAT_SCHEDULE[name]["options"]["expire_seconds"]
+        )
