@@ -58,6 +58,17 @@ def active_model(db, trained_outcome):
     return services.model_activate(version, reason="test fixture")
 
 
+@pytest.fixture
+def beat_rows(db):
+    """django-celery-beat's rows of CELERY_BEAT_SCHEDULE, as beat writes them when it starts.
+
+    No migrate creates them (mindpulse.beat); {entry name: PeriodicTask}.
+    """
+    from mindpulse.beat import rows_write
+
+    return rows_write()
+
+
 def _database_url() -> str:
     s = connection.settings_dict
     if s["ENGINE"] == "django.db.backends.sqlite3":

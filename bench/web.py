@@ -277,6 +277,7 @@ def _feedback_lines(bench, loaded, *, count: int, seed: int):
 def retrain(bench) -> None:
     from mindpulse.celery import app
     from predictions import services
+    from training import task_names
     from training.models import RetrainRun
 
     bench.start_web(_chosen(bench))
@@ -297,7 +298,7 @@ def retrain(bench) -> None:
         try:
             time.sleep(1)
             app.send_task(
-                "training.tasks.retrain", kwargs={"trigger": "manual"}, queue=bench.training_queue
+                task_names.RETRAIN, kwargs={"trigger": "manual"}, queue=bench.training_queue
             )
             run = _wait_retrain(bench, after=last)
             # The load goes on until every web process answers with the promoted version, so

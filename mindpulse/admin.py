@@ -1,4 +1,4 @@
-"""Admin building blocks shared by the apps (the project itself registers no model)."""
+"""Admin building blocks shared by the apps, and the note on the schedule set in code."""
 
 from django.contrib import admin
 from django.core.paginator import Paginator
@@ -59,3 +59,7 @@ class BigTableAdmin(ReadOnlyAdmin):
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+
+# The periodic-task admin of django-celery-beat, with a note on the entries set in code.
+from . import beat_admin  # noqa: E402,F401

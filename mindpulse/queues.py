@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-TRAINING_TASKS = frozenset({"training.tasks.retrain"})
-MONITORING_TASKS = frozenset({"monitoring.tasks.run_reports"})
+from monitoring import task_names as monitoring_tasks
+from training import task_names as training_tasks
+
+TRAINING_TASKS = frozenset({training_tasks.RETRAIN})
+MONITORING_TASKS = frozenset({monitoring_tasks.RUN_REPORTS})
 # A periodic message expires this long before the next tick would send the same one, so that a
-# backlog behind a stopped worker is dropped instead of running the same work several times.
+# backlog behind a stopped worker is dropped instead of running the same work several times
+# (mindpulse.beat gives every entry of CELERY_BEAT_SCHEDULE its expiry).
 EXPIRY_MARGIN = 0.05
 
 
@@ -56,39 +60,3 @@ def expire_seconds(crontab_schedule, now: datetime) -> int:
     gaps = [(b - a).total_seconds() for a, b in zip(times[1:], times[2:], strict=False)]
     shortest = min(g for g in gaps if g > 0) if gaps else 3600
     return max(1, int(shortest * (1 - EXPIRY_MARGIN)))
-
-
-def periodic_expiry_ensure(task) -> bool:
-    """Give a crontab periodic task an expiry when it has none (staff edits are kept).
-
-    Returns True when the row was changed.
-    """
-    from django.utils import timezone
-
-    if task.crontab is None or task.expires is not None or task.expire_seconds is not None:
-        return False
-    task.expire_seconds = expire_seconds(task.crontab.schedule, timezone.now())
-    task.save(update_fields=["expire_seconds"])
-    return True
-
-
-PERIODIC_TASKS = (
-    "training.tasks.retrain",
-    "monitoring.tasks.run_reports",
-    "monitoring.check_alerts",
-)
-
-
-def periodic_expiries_ensure(*, using: str = "default", **kwargs) -> int:
-    """post_migrate: every periodic task of MindPulse without an expiry gets one.
-
-    Connected after the handlers that create the periodic tasks. Returns how many rows were
-    changed.
-    """
-    from django.db import connections
-    from django_celery_beat.models import PeriodicTask
-
-    if PeriodicTask._meta.db_table not in connections[using].introspection.table_names():
-        return 0
-    tasks = PeriodicTask.objects.using(using).select_related("crontab")
-    return sum(periodic_expiry_ensure(t) for t in tasks.filter(task__in=PERIODIC_TASKS))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import alerts, delivery
+from . import alerts, delivery, task_names
 
 # 5 s, 10 s, 20 s, 40 s, 80 s (each with full jitter): about 2.5 minutes of retries before a
 # channel is marked failed; the hourly check then starts the sequence again (see delivery).
@@ -18,7 +18,7 @@ BACKOFF_MAX_SECONDS = 300
 
 @shared_task(
     bind=True,
-    name=alerts.DELIVERY_TASK,
+    name=task_names.DELIVER_ALERT,
     acks_late=True,
     autoretry_for=(delivery.DeliveryError,),
     retry_backoff=BACKOFF_SECONDS,
@@ -31,7 +31,7 @@ def deliver_alert(self, alert_id: int, channel: str) -> str:
     return delivery.deliver(alert_id, channel, final=self.request.retries >= self.max_retries)
 
 
-@shared_task(name="monitoring.check_alerts", acks_late=True)
+@shared_task(name=task_names.CHECK_ALERTS, acks_late=True)
 def check_alerts() -> dict:
     """Hourly (django-celery-beat): stale reports, and deliveries to try again."""
     return alerts.check()

@@ -22,14 +22,11 @@ from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
 from . import alert_rules as rules
-from . import delivery
+from . import delivery, task_names
 from .models import Alert, MonitoringReport, MonitoringRun
 
 logger = logging.getLogger(__name__)
 
-# Alerts about the delivery task itself would go to the channel that just failed; its
-# failures are recorded on the alert it was delivering instead.
-DELIVERY_TASK = "monitoring.deliver_alert"
 # Failed deliveries of open alerts younger than this are retried by the hourly check.
 REDELIVERY_WINDOW = timedelta(hours=24)
 # The schedule's period is the longest gap between its run times over this horizon.
@@ -241,7 +238,9 @@ def on_task_failure(sender=None, task_id=None, exception=None, **kwargs) -> None
     """
     try:
         name = getattr(sender, "name", None) or str(sender)
-        if name == DELIVERY_TASK:
+        # Alerts about the delivery task itself would go to the channel that just failed; its
+        # failures are recorded on the alert it was delivering instead.
+        if name == task_names.DELIVER_ALERT:
             return
         if not connection.in_atomic_block:  # (an eager task inside a caller's transaction)
             close_old_connections()  # the task may have left a broken connection behind
@@ -291,9 +290,7 @@ def reports_stale(now: datetime) -> rules.Finding | None:
     """
     from training.models import ActivationEvent
 
-    from .services import SCHEDULE_NAME
-
-    period = schedule_period(SCHEDULE_NAME, now)
+    period = schedule_period(task_names.REPORTS_ENTRY, now)
     if period is None:
         return None
     succeeded = MonitoringRun.objects.filter(
@@ -311,19 +308,25 @@ def reports_stale(now: datetime) -> rules.Finding | None:
 def schedule_period(name: str, now: datetime) -> timedelta | None:
     """The longest gap between two consecutive run times of a periodic task over 8 days.
 
-    Read from the django-celery-beat row, so a crontab staff edited in the admin counts; the
-    longest gap, so a weekdays-only schedule does not alert every weekend.
+    Read from the django-celery-beat row when beat wrote one, so a crontab staff edited in the
+    admin counts while beat runs it (until beat restarts); from CELERY_BEAT_SCHEDULE before
+    beat ever started. The longest gap, so a weekdays-only schedule does not alert every
+    weekend.
     """
     from django_celery_beat.models import PeriodicTask
 
     task = PeriodicTask.objects.select_related("crontab", "interval").filter(name=name).first()
     if task is None:
-        return None
-    if task.interval is not None:
+        entry = settings.CELERY_BEAT_SCHEDULE.get(name)
+        if entry is None:
+            return None
+        schedule = entry["schedule"]
+    elif task.interval is not None:
         return task.interval.schedule.run_every
-    if task.crontab is None:
+    elif task.crontab is None:
         return None
-    schedule = task.crontab.schedule
+    else:
+        schedule = task.crontab.schedule
     times = [now]
     while len(times) < 2000:
         last, delta, _ = schedule.remaining_delta(times[-1])

@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 Kind = MonitoringReport.Kind
 KINDS = (Kind.DATA_QUALITY, Kind.DATA_DRIFT, Kind.MODEL_PERFORMANCE)
-SCHEDULE_NAME = "monitoring: run reports"
-SCHEDULE_TASK = "monitoring.tasks.run_reports"
 
 
 class ReferenceFileError(Exception):
@@ -442,36 +440,6 @@ def _delete_files(relative_paths: list[str]) -> None:
             path.unlink(missing_ok=True)  # already gone is fine
         except OSError:
             logger.exception("monitoring_report_file_not_deleted path=%s", path)
-
-
-# --- Scheduling --------------------------------------------------------------------------------
-
-
-def schedule_ensure(*, using: str = "default"):
-    """Create the periodic task of the reports if it is missing; never touch an existing one.
-
-    Staff may change its crontab, disable it or run it from the admin; a later `migrate`
-    keeps their edit. REPORTS_SCHEDULE therefore only shapes the task when it is created.
-    """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    existing = PeriodicTask.objects.using(using).filter(name=SCHEDULE_NAME).first()
-    if existing is not None:
-        return existing
-    fields = {**settings.REPORTS_SCHEDULE, "timezone": settings.CELERY_TIMEZONE}
-    crontabs = CrontabSchedule.objects.using(using)
-    crontab = crontabs.filter(**fields).first() or crontabs.create(**fields)
-    task, created = PeriodicTask.objects.using(using).get_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "task": SCHEDULE_TASK,
-            "crontab": crontab,
-            "description": "Evidently data quality, data drift and model performance reports.",
-        },
-    )
-    if created:
-        logger.info("monitoring_schedule_created crontab=%s", crontab)
-    return task
 
 
 def reports_enqueue(*, trigger: str):

@@ -9,12 +9,12 @@ from celery import shared_task
 
 from mindpulse.errors import DATABASE_RETRY
 
-from . import services
+from . import services, task_names
 
 
 @shared_task(
     bind=True,
-    name="monitoring.tasks.run_reports",
+    name=task_names.RUN_REPORTS,
     acks_late=True,
     **DATABASE_RETRY,  # a database outage: retried with backoff (mindpulse.errors)
 )

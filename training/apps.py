@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class TrainingConfig(AppConfig):
@@ -8,11 +7,3 @@ class TrainingConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 (registers the system checks)
-
-        post_migrate.connect(_ensure_retrain_schedule, sender=self, dispatch_uid=__name__)
-
-
-def _ensure_retrain_schedule(sender, using="default", **kwargs):
-    from .schedule import retrain_schedule_ensure
-
-    retrain_schedule_ensure(using=using)

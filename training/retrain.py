@@ -36,7 +36,7 @@ from django.utils import timezone
 from predictions import selectors as predictions_selectors
 from predictions import services as predictions_services
 
-from . import artifacts, gate, selectors, services, triggers
+from . import artifacts, gate, selectors, services, task_names, triggers
 from .features import FEATURE_NAMES, NUMERIC_FEATURES, TARGET
 from .models import ModelVersion, RetrainRun
 from .priority import lower_cpu_priority
@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 Decision = RetrainRun.Decision
 Trigger = RetrainRun.Trigger
 
-RETRAIN_TASK = "training.tasks.retrain"
 RETRAIN_TRIGGERS = (Trigger.SCHEDULED, Trigger.FEEDBACK, Trigger.MANUAL)
 ARCHIVE_PREFIX = "prod_data_archived_"
 # A request must not hang on a dead broker: one short connection attempt, no retries.
@@ -153,7 +152,7 @@ def _send(run: RetrainRun, *, countdown: float = 0) -> None:
     ) as connection:
         connection.ensure_connection(max_retries=0)
         current_app.send_task(
-            RETRAIN_TASK,
+            task_names.RETRAIN,
             kwargs=kwargs,
             task_id=run.task_id,
             connection=connection,

@@ -14,10 +14,11 @@ from mindpulse.errors import DATABASE_RETRY
 
 from .models import RetrainRun
 from .retrain import model_retrain
+from .task_names import RETRAIN
 
 
 @shared_task(
-    name="training.tasks.retrain",
+    name=RETRAIN,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,

@@ -14,6 +14,11 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from monitoring import task_names as monitoring_tasks
+from privacy import task_names as privacy_tasks
+from training import task_names as training_tasks
+
+from ..beat import entry as beat_entry
 from .env import (
     env_bool,
     env_choice,
@@ -474,6 +479,27 @@ RETENTION_DAYS_LABELLED = env_int("RETENTION_DAYS_LABELLED", 730, minimum=1)
 # Days the retrain archives (ARCHIVE_DIR) and the exports (EXPORTS_DIR) are kept.
 RETENTION_DAYS_ARCHIVES = env_int("RETENTION_DAYS_ARCHIVES", 90, minimum=1)
 RETENTION_SCHEDULE = env_cron("RETENTION_SCHEDULE", "15 3 * * *")
+
+# --- Beat's schedule, in code (mindpulse.beat): the four crontabs above, each message expiring
+# just under its period. Beat writes it into django-celery-beat's rows at every start, so an
+# admin edit of these entries lasts until beat restarts (only "enabled" is kept).
+CELERY_BEAT_SCHEDULE = {
+    monitoring_tasks.REPORTS_ENTRY: beat_entry(
+        monitoring_tasks.RUN_REPORTS, REPORTS_SCHEDULE, tz=CELERY_TIMEZONE
+    ),
+    training_tasks.RETRAIN_ENTRY: beat_entry(
+        training_tasks.RETRAIN,
+        RETRAIN_SCHEDULE,
+        tz=CELERY_TIMEZONE,
+        kwargs={"trigger": "scheduled"},
+    ),
+    monitoring_tasks.CHECK_ALERTS_ENTRY: beat_entry(
+        monitoring_tasks.CHECK_ALERTS, ALERT_CHECK_SCHEDULE, tz=CELERY_TIMEZONE
+    ),
+    privacy_tasks.RETENTION_ENTRY: beat_entry(
+        privacy_tasks.RETENTION, RETENTION_SCHEDULE, tz=CELERY_TIMEZONE
+    ),
+}
 # Where `manage.py export_data` writes by default (the retention task purges it).
 EXPORTS_DIR = Path(env_str("EXPORTS_DIR", str(VAR_DIR / "exports")))
 # Fernet key of the backups: `manage.py backup` and `restore` refuse to run without it (the

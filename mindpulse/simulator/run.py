@@ -178,30 +178,21 @@ class _Loop:
         self.collect()
 
     def schedules(self) -> dict:
-        """Beat's periodic tasks, (re)created from the settings of the run, as read by beat.
-
-        The database is a scratch one: its rows were made from whatever settings were in force
-        when it was migrated; a deployment started with these settings would have these.
+        """Beat's periodic tasks as beat starts them: CELERY_BEAT_SCHEDULE of the run's settings
+        written into django-celery-beat's rows (mindpulse.beat.rows_write, what beat does at
+        start), and each row's crontab read back, as beat reads it.
         """
-        from django_celery_beat.models import PeriodicTask
-
-        from monitoring import alert_wiring
-        from monitoring import services as monitoring_services
-        from training import schedule
+        from mindpulse.beat import rows_write
+        from monitoring import task_names as monitoring_tasks
+        from training import task_names as training_tasks
 
         names = {
-            "reports": monitoring_services.SCHEDULE_NAME,
-            "retrain": schedule.PERIODIC_TASK_NAME,
-            "check_alerts": alert_wiring.CHECK_SCHEDULE_NAME,
+            "reports": monitoring_tasks.REPORTS_ENTRY,
+            "retrain": training_tasks.RETRAIN_ENTRY,
+            "check_alerts": monitoring_tasks.CHECK_ALERTS_ENTRY,
         }
-        PeriodicTask.objects.filter(name__in=names.values()).delete()
-        monitoring_services.schedule_ensure()
-        schedule.retrain_schedule_ensure()
-        alert_wiring.check_schedule_ensure()
-        found = {}
-        for key, name in names.items():
-            task = PeriodicTask.objects.select_related("crontab").get(name=name)
-            found[key] = task.crontab.schedule
+        rows = rows_write()
+        found = {key: rows[name].crontab.schedule for key, name in names.items()}
         self.recorder.emit("schedules", **{key: str(task) for key, task in found.items()})
         return found
 

@@ -88,7 +88,7 @@ def _no_leak(reply):
 
 
 def test_it_keeps_predicting_without_redis_and_resumes_when_it_is_back(
-    active_model, staff, settings
+    active_model, staff, settings, beat_rows
 ):
     broker = urllib.parse.urlsplit(settings.CELERY_BROKER_URL)
     require(broker.scheme == "redis", "Needs Redis as the broker (CELERY_BROKER_URL=redis://).")

@@ -72,7 +72,7 @@ class World:
 
 
 @pytest.fixture
-def world(active_model, settings, monkeypatch):
+def world(active_model, settings, monkeypatch, beat_rows):
     # The retrain and "run reports now" messages are captured, not queued.
     monkeypatch.setattr(app, "send_task", mock.MagicMock())
     prediction = services.prediction_create(FEATURES, channel=Prediction.Channel.API)

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from mindpulse import beat
 from mindpulse.simulator import traffic
 from mindpulse.simulator.run import Options, Refused, simulate
+from monitoring.task_names import REPORTS_ENTRY, RUN_REPORTS
 from training.features import TARGET
 
 SHORT = {"reference_rows": 3000, "per_day": 600, "feedback_rate": 0.1, "seed": 3}
@@ -33,15 +35,24 @@ def test_the_simulations_use_the_main_default_of_drift_min_rows():
     assert f'env_int("DRIFT_MIN_ROWS", {MAIN_DRIFT_MIN_ROWS}, minimum=1)' in source
 
 
+def reports_on(settings, cron: str) -> None:
+    """The reports' beat entry on `cron`, as REPORTS_SCHEDULE=`cron` would make it."""
+    fields = dict(
+        zip(
+            ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"),
+            cron.split(),
+            strict=True,
+        )
+    )
+    settings.CELERY_BEAT_SCHEDULE = {
+        **settings.CELERY_BEAT_SCHEDULE,
+        REPORTS_ENTRY: beat.entry(RUN_REPORTS, fields, tz=settings.CELERY_TIMEZONE),
+    }
+
+
 @pytest.fixture
 def daily_reports(settings):
-    settings.REPORTS_SCHEDULE = {
-        "minute": "0",
-        "hour": "0",
-        "day_of_month": "*",
-        "month_of_year": "*",
-        "day_of_week": "*",
-    }
+    reports_on(settings, "0 0 * * *")
     settings.TRAINING_N_JOBS = 1
 
 
@@ -86,13 +97,7 @@ def test_it_retrains_once_on_a_covariate_shift(daily_reports, tmp_path):
 def test_it_makes_one_retrain_of_a_feedback_burst(settings, tmp_path):
     settings.RETRAIN_THRESHOLD = 100
     settings.TRAINING_N_JOBS = 1
-    settings.REPORTS_SCHEDULE = {  # 1 January: never within the run, no reports
-        "minute": "0",
-        "hour": "0",
-        "day_of_month": "1",
-        "month_of_year": "1",
-        "day_of_week": "*",
-    }
+    reports_on(settings, "0 0 1 1 *")  # 1 January: never within the run, no reports
     options = Options(
         scenario="feedback_burst",
         days=1,

@@ -11,12 +11,13 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from mindpulse.beat import rows_write
 from mindpulse.testing import SAMPLE_FEATURES
 from monitoring import alert_rules as rules
 from monitoring import alerts
 from monitoring.alert_tasks import check_alerts
-from monitoring.alert_wiring import CHECK_SCHEDULE_NAME, CHECK_TASK
 from monitoring.models import Alert, MonitoringReport, MonitoringRun
+from monitoring.task_names import CHECK_ALERTS, CHECK_ALERTS_ENTRY, REPORTS_ENTRY
 from training.models import RetrainRun
 
 pytestmark = pytest.mark.django_db
@@ -283,15 +284,17 @@ def test_it_measures_staleness_against_twice_the_period():
     assert late is not None and late.kind == rules.REPORTS_STALE
 
 
-def test_it_reads_the_period_from_the_edited_crontab(db):
-    from monitoring.services import SCHEDULE_NAME
-
-    task = PeriodicTask.objects.get(name=SCHEDULE_NAME)
-    assert alerts.schedule_period(SCHEDULE_NAME, timezone.now()) == timedelta(hours=6)
+def test_it_reads_the_period_from_the_code_then_from_the_edited_crontab(db):
+    # Before beat ever started: the schedule in code (CELERY_BEAT_SCHEDULE).
+    assert not PeriodicTask.objects.filter(name=REPORTS_ENTRY).exists()
+    assert alerts.schedule_period(REPORTS_ENTRY, timezone.now()) == timedelta(hours=6)
+    task = rows_write()[REPORTS_ENTRY]
+    assert alerts.schedule_period(REPORTS_ENTRY, timezone.now()) == timedelta(hours=6)
     task.crontab = CrontabSchedule.objects.create(minute="0", hour="9", day_of_week="1-5")
     task.save()
-    # Weekdays at 9: the longest gap is Friday to Monday.
-    assert alerts.schedule_period(SCHEDULE_NAME, timezone.now()) == timedelta(days=3)
+    # An admin edit counts while beat runs it. Weekdays at 9: the longest gap is Friday to
+    # Monday.
+    assert alerts.schedule_period(REPORTS_ENTRY, timezone.now()) == timedelta(days=3)
 
 
 def test_it_counts_a_quiet_run_as_a_success_but_not_a_failed_one(active_model):
@@ -310,9 +313,9 @@ def test_it_counts_a_quiet_run_as_a_success_but_not_a_failed_one(active_model):
     assert alerts.reports_stale(later) is None
 
 
-def test_it_creates_the_check_schedule_after_migrate(db):
-    task = PeriodicTask.objects.get(name=CHECK_SCHEDULE_NAME)
-    assert task.task == CHECK_TASK and task.enabled
+def test_it_creates_the_check_schedule_when_beat_starts(beat_rows):
+    task = PeriodicTask.objects.get(name=CHECK_ALERTS_ENTRY)
+    assert task.task == CHECK_ALERTS and task.enabled
     assert (task.crontab.minute, task.crontab.hour) == ("30", "*")
 
 

@@ -13,7 +13,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from mindpulse.celery import app as celery_app
-from monitoring import services, tasks
+from monitoring import task_names, tasks
 from monitoring.models import MonitoringReport, MonitoringRun
 
 from .conftest import shift, students
@@ -21,9 +21,16 @@ from .conftest import shift, students
 Kind = MonitoringReport.Kind
 
 
+def _beat_start(monkeypatch):
+    # Beat closes "old" connections, which would close the test's transaction under it.
+    monkeypatch.setattr(schedulers, "close_old_connections", lambda: None)
+    return schedulers.DatabaseScheduler(app=celery_app)
+
+
 @pytest.mark.django_db
-def test_it_has_the_schedule_after_migrate(settings):
-    task = PeriodicTask.objects.get(name=services.SCHEDULE_NAME)
+def test_it_has_the_schedule_after_beat_starts(settings, monkeypatch):
+    _beat_start(monkeypatch)
+    task = PeriodicTask.objects.get(name=task_names.REPORTS_ENTRY)
 
     assert task.task == "monitoring.tasks.run_reports"
     assert task.enabled
@@ -50,35 +57,39 @@ def test_it_has_the_schedule_after_migrate(settings):
 
 
 @pytest.mark.django_db
-def test_it_creates_the_schedule_once_and_keeps_an_admin_edit():
-    task = PeriodicTask.objects.get(name=services.SCHEDULE_NAME)
+def test_it_writes_the_schedule_once_and_sets_an_admin_edit_back_at_the_next_beat_start(
+    monkeypatch, beat_rows
+):
+    task = beat_rows[task_names.REPORTS_ENTRY]
+    code = task.crontab
     edited = CrontabSchedule.objects.create(minute="30", hour="*/2")
     task.crontab = edited
     task.save()
 
     emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
-    services.schedule_ensure()
+    assert PeriodicTask.objects.get(name=task_names.REPORTS_ENTRY).crontab == edited  # live
+    _beat_start(monkeypatch)
 
-    assert PeriodicTask.objects.filter(name=services.SCHEDULE_NAME).count() == 1
-    assert PeriodicTask.objects.get(name=services.SCHEDULE_NAME).crontab == edited
+    assert PeriodicTask.objects.filter(name=task_names.REPORTS_ENTRY).count() == 1
+    assert PeriodicTask.objects.get(name=task_names.REPORTS_ENTRY).crontab == code
 
 
 @pytest.mark.django_db
-def test_it_recreates_a_deleted_schedule_on_the_next_migrate():
-    PeriodicTask.objects.filter(name=services.SCHEDULE_NAME).delete()
+def test_it_recreates_a_deleted_schedule_at_the_next_beat_start(monkeypatch, beat_rows):
+    PeriodicTask.objects.filter(name=task_names.REPORTS_ENTRY).delete()
 
     emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    assert not PeriodicTask.objects.filter(name=task_names.REPORTS_ENTRY).exists()
+    _beat_start(monkeypatch)
 
-    assert PeriodicTask.objects.filter(name=services.SCHEDULE_NAME).exists()
+    assert PeriodicTask.objects.filter(name=task_names.REPORTS_ENTRY).exists()
 
 
 @pytest.mark.django_db
 def test_it_is_scheduled_by_the_database_scheduler(monkeypatch):
-    # Beat closes "old" connections, which would close the test's transaction under it.
-    monkeypatch.setattr(schedulers, "close_old_connections", lambda: None)
-    scheduler = schedulers.DatabaseScheduler(app=celery_app)
+    scheduler = _beat_start(monkeypatch)
 
-    entry = scheduler.schedule[services.SCHEDULE_NAME]
+    entry = scheduler.schedule[task_names.REPORTS_ENTRY]
 
     assert entry.task == "monitoring.tasks.run_reports"
     assert entry.schedule.hour == {0, 6, 12, 18}
@@ -103,8 +114,10 @@ def eager_celery():
 
 
 @pytest.mark.django_db
-def test_it_runs_now_from_the_periodic_task_admin(admin_client, active_model, eager_celery):
-    task = PeriodicTask.objects.get(name=services.SCHEDULE_NAME)
+def test_it_runs_now_from_the_periodic_task_admin(
+    admin_client, active_model, eager_celery, beat_rows
+):
+    task = beat_rows[task_names.REPORTS_ENTRY]
 
     response = admin_client.post(
         reverse("admin:django_celery_beat_periodictask_changelist"),

@@ -127,7 +127,7 @@ def test_it_records_a_failed_run(history, monkeypatch):
     assert run.status == "failed" and "disk gone" in run.error and run.finished_at
 
 
-def test_it_runs_daily_from_the_beat_schedule(history):
+def test_it_runs_daily_from_the_beat_schedule(history, beat_rows):
     entry = PeriodicTask.objects.get(name="privacy: retention")
     assert entry.task == "privacy.tasks.retention" and entry.enabled
     assert (entry.crontab.minute, entry.crontab.hour) == ("15", "3")

@@ -9,10 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from mindpulse import beat
 from predictions.models import Feedback
 from training import services, tasks
 from training.models import ModelVersion, RetrainRun
-from training.schedule import PERIODIC_TASK_NAME, retrain_schedule_ensure
+from training.task_names import RETRAIN, RETRAIN_ENTRY
 
 from .conftest import add_labelled
 
@@ -67,8 +68,8 @@ def test_it_prints_nothing_at_verbosity_zero(active_model):
     assert out.getvalue() == ""
 
 
-def test_it_creates_the_daily_schedule_on_migrate(settings):
-    task = PeriodicTask.objects.get(name=PERIODIC_TASK_NAME)  # made by post_migrate
+def test_it_creates_the_daily_schedule_when_beat_starts(settings, beat_rows):
+    task = beat_rows[RETRAIN_ENTRY]
     assert task.task == "training.tasks.retrain" and task.enabled
     assert json.loads(task.kwargs) == {"trigger": "scheduled"}
     crontab = task.crontab
@@ -76,27 +77,34 @@ def test_it_creates_the_daily_schedule_on_migrate(settings):
     assert fields == settings.RETRAIN_SCHEDULE
 
 
-def test_it_keeps_the_schedule_edited_in_the_admin(settings):
-    task = PeriodicTask.objects.get(name=PERIODIC_TASK_NAME)
+def test_it_sets_an_admin_edit_back_at_beat_start_but_keeps_it_disabled(settings, beat_rows):
+    task = beat_rows[RETRAIN_ENTRY]
     task.crontab = CrontabSchedule.objects.create(minute="30", hour="3")
     task.enabled = False
     task.save()
-    assert retrain_schedule_ensure() is False
+    beat.rows_write()  # what beat does when it starts
     task.refresh_from_db()
-    assert (task.crontab.minute, task.crontab.hour, task.enabled) == ("30", "3", False)
+    fields = {k: getattr(task.crontab, k) for k in settings.RETRAIN_SCHEDULE}
+    assert fields == settings.RETRAIN_SCHEDULE and task.enabled is False
 
 
-def test_it_recreates_a_deleted_schedule_from_the_settings(settings):
-    PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).delete()
-    settings.RETRAIN_SCHEDULE = {
+def test_it_recreates_a_deleted_schedule_from_the_settings(settings, beat_rows):
+    PeriodicTask.objects.filter(name=RETRAIN_ENTRY).delete()
+    cron = {
         "minute": "15",
         "hour": "2",
         "day_of_month": "*",
         "month_of_year": "*",
         "day_of_week": "1-5",
     }
-    assert retrain_schedule_ensure() is True
-    crontab = PeriodicTask.objects.get(name=PERIODIC_TASK_NAME).crontab
+    settings.CELERY_BEAT_SCHEDULE = {
+        **settings.CELERY_BEAT_SCHEDULE,
+        RETRAIN_ENTRY: beat.entry(
+            RETRAIN, cron, tz=settings.CELERY_TIMEZONE, kwargs={"trigger": "scheduled"}
+        ),
+    }
+    beat.rows_write()
+    crontab = PeriodicTask.objects.get(name=RETRAIN_ENTRY).crontab
     assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("15", "2", "1-5")
 
 
