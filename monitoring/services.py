@@ -365,10 +365,15 @@ def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, 
             drift.TARGET_COLUMN: own["actual"].astype(int).to_numpy(),
             drift.PREDICTION_COLUMN: own["prediction"].astype(int).to_numpy(),
             drift.PROBABILITY_COLUMN: own["probability"].astype(float).to_numpy(),
+            **{name: own[name].to_numpy() for name in fairness.GROUP_FEATURES},
         }
     )
     summary = drift.model_performance(
-        reference, production, threshold=inputs.version.threshold, html_path=html_path
+        reference,
+        production,
+        threshold=inputs.version.threshold,
+        html_path=html_path,
+        group_columns=fairness.GROUP_FEATURES,
     )
     summary.update({k: v for k, v in counts.items() if k != "current_rows"})
     summary["groups"] = fairness.group_table(
@@ -382,7 +387,8 @@ def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, 
 
 
 def performance_reference(reference: pd.DataFrame) -> pd.DataFrame:
-    """The model's own scores on its held-out test rows: target, prediction, probability."""
+    """The model's own scores on its held-out test rows: target, prediction, probability,
+    and the group features (the report's per-group section)."""
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     test = reference[(reference["split"] == "test") & reference["probability"].notna()]
@@ -391,6 +397,7 @@ def performance_reference(reference: pd.DataFrame) -> pd.DataFrame:
             drift.TARGET_COLUMN: test[TARGET].astype(int).to_numpy(),
             drift.PREDICTION_COLUMN: test["prediction"].astype(int).to_numpy(),
             drift.PROBABILITY_COLUMN: test["probability"].astype(float).to_numpy(),
+            **{name: test[name].to_numpy() for name in fairness.GROUP_FEATURES if name in test},
         }
     )
 
