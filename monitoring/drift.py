@@ -368,9 +368,10 @@ def model_performance(
                                    "false_positive_rate", "precision", "roc_auc", ...}]}}},
         }
 
-    ``group_columns`` (e.g. Gender, Department, present in both frames): the HTML gets a
-    "Per group" section made by Evidently on each group's slice (monitoring.group_report),
-    and its figures are kept under ``summary["evidently"]["groups"]``.
+    ``group_columns`` (e.g. Gender, Department, present in both frames): with an
+    ``html_path``, the HTML gets a "Per group" section made by Evidently on each group's
+    slice (monitoring.group_report), and its figures are kept under
+    ``summary["evidently"]["groups"]``; without one, that section is not computed.
 
     ``threshold`` is the decision threshold behind ``prediction`` (``prediction = probability
     >= threshold``). Given probabilities, Evidently derives its own labels from them, at 0.5
@@ -664,10 +665,12 @@ def _performance_report(
             except Exception as exc:  # Evidently fails on some degenerate label sets
                 errors.append(f"{name}: {type(exc).__name__}: {exc}")
                 continue
+            # The section is for the HTML (its figures repeat the summary's group table), and
+            # seven small Evidently reports cost seconds: none without a file to write.
             sections, group_figures = group_report.group_sections(
                 cur,
                 ref,
-                group_columns=tuple(groups),
+                group_columns=tuple(groups) if html_path is not None else (),
                 target=TARGET_COLUMN,
                 prediction=PREDICTION_COLUMN,
                 probability=PROBABILITY_COLUMN if with_proba else None,

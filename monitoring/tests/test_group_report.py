@@ -84,11 +84,27 @@ def test_it_shows_each_groups_figures_computed_by_evidently(tmp_path):
         assert title in text
 
 
-def test_it_scores_the_labels_only_without_probabilities():
+def test_it_makes_no_group_section_without_an_html_file():
+    current = scored(600, seed=3, female_shift=0.1)
+
+    summary = drift.model_performance(
+        scored(400, seed=4, female_shift=0.0),
+        current,
+        threshold=THRESHOLD,
+        group_columns=("Gender",),
+    )
+
+    assert summary["evidently"]["report"] == "ClassificationPreset"
+    assert summary["evidently"]["groups"] == {"columns": {}}
+
+
+def test_it_scores_the_labels_only_without_probabilities(tmp_path):
     current = scored(600, seed=3, female_shift=0.1).drop(columns="probability")
     reference = scored(400, seed=4, female_shift=0.0).drop(columns="probability")
 
-    summary = drift.model_performance(reference, current, group_columns=("Gender",))
+    summary = drift.model_performance(
+        reference, current, html_path=str(tmp_path / "r.html"), group_columns=("Gender",)
+    )
 
     for row in summary["evidently"]["groups"]["columns"]["Gender"]:
         part = current[current["Gender"] == row["group"]]
@@ -96,7 +112,7 @@ def test_it_scores_the_labels_only_without_probabilities():
         assert row["roc_auc"] is None
 
 
-def test_it_records_a_group_evidently_cannot_score_and_keeps_the_others():
+def test_it_records_a_group_evidently_cannot_score_and_keeps_the_others(tmp_path):
     current = scored(600, seed=5, female_shift=0.1)
     # One Department with a single row: no positive, no ROC AUC; Evidently may refuse it.
     current.loc[0, "Department"] = "Business"
@@ -106,6 +122,7 @@ def test_it_records_a_group_evidently_cannot_score_and_keeps_the_others():
         scored(400, seed=6, female_shift=0.0),
         current,
         threshold=THRESHOLD,
+        html_path=str(tmp_path / "r.html"),
         group_columns=("Department",),
     )
 
