@@ -368,7 +368,7 @@ def model_performance(
                                    "false_positive_rate", "precision", "roc_auc", ...}]}}},
         }
 
-    ``group_columns`` (e.g. Gender, Department, present in both frames): with an
+    ``group_columns`` (e.g. Gender, Department, columns of ``current``): with an
     ``html_path``, the HTML gets a "Per group" section made by Evidently on each group's
     slice (monitoring.group_report), and its figures are kept under
     ``summary["evidently"]["groups"]``; without one, that section is not computed.
@@ -392,8 +392,8 @@ def model_performance(
     _require_columns(current, required, "current")
     has_proba = PROBABILITY_COLUMN in reference.columns and PROBABILITY_COLUMN in current.columns
 
-    groups = tuple(c for c in group_columns if c in reference.columns and c in current.columns)
-    ref, ref_dropped = _prepare_labels(reference, has_proba, "reference", groups)
+    groups = tuple(c for c in group_columns if c in current.columns)
+    ref, ref_dropped = _prepare_labels(reference, has_proba, "reference")
     cur, cur_dropped = _prepare_labels(current, has_proba, "current", groups)
     summary: dict[str, Any] = {
         "current": _classification_metrics(cur, cur_dropped, has_proba),
@@ -669,7 +669,6 @@ def _performance_report(
             # seven small Evidently reports cost seconds: none without a file to write.
             sections, group_figures = group_report.group_sections(
                 cur,
-                ref,
                 group_columns=tuple(groups) if html_path is not None else (),
                 target=TARGET_COLUMN,
                 prediction=PREDICTION_COLUMN,

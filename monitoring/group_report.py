@@ -1,5 +1,9 @@
 """The model-performance report's fairness section, made by Evidently: recall, false-positive
-rate, precision and ROC AUC of each group (Gender, Department), current window and reference.
+rate, precision and ROC AUC of each group (Gender, Department) on the window's labelled rows.
+
+The reference (the version's own test rows) is not sliced here: it would double the cost,
+and the version's per-group figures on its test split, with intervals, are stored on the
+version (ModelVersion.groups) and shown on its model card.
 
 Pure functions, no Django imports (called by monitoring.drift).
 
@@ -34,7 +38,6 @@ METRICS = {
 
 def group_sections(
     current: pd.DataFrame,
-    reference: pd.DataFrame,
     *,
     group_columns: tuple[str, ...],
     target: str,
@@ -44,7 +47,7 @@ def group_sections(
 ) -> tuple[list, dict[str, Any]]:
     """(Evidently widgets, one titled group per slice; plain figures).
 
-    The figures: ``{"columns": {column: [{"group", "rows", "reference_rows", "recall",
+    The figures: ``{"columns": {column: [{"group", "rows", "recall",
     "false_positive_rate", "precision", "roc_auc", "error"}]}}``, the values Evidently computed
     on the current slice (None where it could not, e.g. ROC AUC of a one-class slice).
     ``probability`` None (or no threshold) scores the labels only, without ROC AUC.
@@ -71,21 +74,17 @@ def group_sections(
         rows = []
         for name in sorted(current[column].dropna().unique(), key=str):
             cur = current.loc[current[column] == name, columns]
-            ref = reference.loc[reference[column] == name, columns] if column in reference else None
             row: dict[str, Any] = {
                 "group": str(name),
                 "rows": len(cur),
-                "reference_rows": 0 if ref is None else len(ref),
                 **dict.fromkeys(METRICS.values()),
                 "error": None,
             }
             metrics = [_metric(kind, threshold if with_proba else None) for kind in METRICS]
             if not with_proba or cur[target].nunique() < 2:
                 metrics = [m for m in metrics if not isinstance(m, RocAuc)]
-            if ref is not None and not len(ref):
-                ref = None
             try:
-                snapshot = _run(metrics, cur, ref, definition)
+                snapshot = _run(metrics, cur, definition)
             except Exception as exc:  # Evidently fails on some degenerate slices
                 row["error"] = f"{type(exc).__name__}: {exc}"
                 rows.append(row)
@@ -96,7 +95,6 @@ def group_sections(
                     row[METRICS[kind]] = _number(metric.get("value"))
             rows.append(row)
             title = f"{column} = {name}: {len(cur)} labelled rows"
-            title += f" (reference {row['reference_rows']})"
             # Snapshot._widgets: what Snapshot.get_html_str renders; no public accessor in 0.7.
             widgets.append(group_widget(title=title, widgets=list(snapshot._widgets)))
         figures["columns"][column] = rows
@@ -109,15 +107,11 @@ def _metric(kind: str, threshold: float | None):
     return {"Recall": Recall, "FPR": FPR, "Precision": Precision}[kind](probas_threshold=threshold)
 
 
-def _run(metrics: list, current: pd.DataFrame, reference: pd.DataFrame | None, definition):
+def _run(metrics: list, current: pd.DataFrame, definition):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return Report(metrics).run(
-            Dataset.from_pandas(current.reset_index(drop=True), data_definition=definition),
-            None
-            if reference is None
-            else Dataset.from_pandas(reference.reset_index(drop=True), data_definition=definition),
-        )
+        data = Dataset.from_pandas(current.reset_index(drop=True), data_definition=definition)
+        return Report(metrics).run(data, None)
 
 
 def _number(value) -> float | None:

@@ -387,8 +387,7 @@ def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, 
 
 
 def performance_reference(reference: pd.DataFrame) -> pd.DataFrame:
-    """The model's own scores on its held-out test rows: target, prediction, probability,
-    and the group features (the report's per-group section)."""
+    """The model's own scores on its held-out test rows: target, prediction, probability."""
     from . import drift  # Evidently takes seconds to import: only where a report is made
 
     test = reference[(reference["split"] == "test") & reference["probability"].notna()]
@@ -397,7 +396,6 @@ def performance_reference(reference: pd.DataFrame) -> pd.DataFrame:
             drift.TARGET_COLUMN: test[TARGET].astype(int).to_numpy(),
             drift.PREDICTION_COLUMN: test["prediction"].astype(int).to_numpy(),
             drift.PROBABILITY_COLUMN: test["probability"].astype(float).to_numpy(),
-            **{name: test[name].to_numpy() for name in fairness.GROUP_FEATURES if name in test},
         }
     )
 
