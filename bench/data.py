@@ -25,6 +25,7 @@ _PREDICTION_COLUMNS = [
     "warnings",
     "latency_ms",
     "created_at",
+    "consent_version",  # NOT NULL without a database default: '' as the model's default
 ]
 
 
@@ -76,7 +77,7 @@ def copy_predictions(frame, loaded, *, created_at: datetime, channel: str = "bat
             features = [column[i] for column in columns]
             copy.write_row(
                 [prediction_id, *features, p, p >= threshold, threshold, loaded.version_id]
-                + [channel, "[]", None, created_at]
+                + [channel, "[]", None, created_at, ""]
             )
     return ids
 
@@ -84,12 +85,14 @@ def copy_predictions(frame, loaded, *, created_at: datetime, channel: str = "bat
 def copy_feedback(ids, actual, *, created_at: datetime, consumed_by_id: int | None) -> None:
     from django.db import connection
 
+    # source and client_key are NOT NULL without a database default: the model's defaults.
     statement = (
-        "COPY predictions_feedback (prediction_id, actual, created_at, consumed_by_id) FROM STDIN"
+        "COPY predictions_feedback (prediction_id, actual, created_at, consumed_by_id, source, "
+        "client_key) FROM STDIN"
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for prediction_id, outcome in zip(ids, actual, strict=True):
-            copy.write_row([prediction_id, bool(outcome), created_at, consumed_by_id])
+            copy.write_row([prediction_id, bool(outcome), created_at, consumed_by_id, "import", ""])
 
 
 def labelled(frame) -> np.ndarray:

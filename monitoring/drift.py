@@ -63,6 +63,8 @@ from training.features import (
     NUMERIC_FEATURES,
 )
 
+from . import group_report
+
 TARGET_COLUMN = "target"
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_COLUMN = "probability"
@@ -342,6 +344,7 @@ def model_performance(
     *,
     threshold: float | None = None,
     html_path: str | None = None,
+    group_columns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Classification quality on ``current`` and ``reference`` (positive class = 1).
 
@@ -360,8 +363,15 @@ def model_performance(
                         "error": str|None,       # why a richer report was not possible
                         "threshold": float|None, # probas_threshold given to Evidently
                         "current": {"accuracy", "precision", "recall", "f1",
-                                    "roc_auc": float|None}},
+                                    "roc_auc": float|None},
+                        "groups": {"columns": {column: [{"group", "rows", "recall",
+                                   "false_positive_rate", "precision", "roc_auc", ...}]}}},
         }
+
+    ``group_columns`` (e.g. Gender, Department, columns of ``current``): with an
+    ``html_path``, the HTML gets a "Per group" section made by Evidently on each group's
+    slice (monitoring.group_report), and its figures are kept under
+    ``summary["evidently"]["groups"]``; without one, that section is not computed.
 
     ``threshold`` is the decision threshold behind ``prediction`` (``prediction = probability
     >= threshold``). Given probabilities, Evidently derives its own labels from them, at 0.5
@@ -382,14 +392,15 @@ def model_performance(
     _require_columns(current, required, "current")
     has_proba = PROBABILITY_COLUMN in reference.columns and PROBABILITY_COLUMN in current.columns
 
+    groups = tuple(c for c in group_columns if c in current.columns)
     ref, ref_dropped = _prepare_labels(reference, has_proba, "reference")
-    cur, cur_dropped = _prepare_labels(current, has_proba, "current")
+    cur, cur_dropped = _prepare_labels(current, has_proba, "current", groups)
     summary: dict[str, Any] = {
         "current": _classification_metrics(cur, cur_dropped, has_proba),
         "reference": _classification_metrics(ref, ref_dropped, has_proba),
     }
     decision = _decision_threshold((cur, ref), threshold) if has_proba else None
-    summary["evidently"] = _performance_report(cur, ref, decision, summary, html_path)
+    summary["evidently"] = _performance_report(cur, ref, decision, summary, html_path, groups)
     return summary
 
 
@@ -430,12 +441,16 @@ def _prepare_features(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(data, columns=list(FEATURE_NAMES))
 
 
-def _prepare_labels(frame: pd.DataFrame, has_proba: bool, label: str) -> tuple[pd.DataFrame, int]:
+def _prepare_labels(
+    frame: pd.DataFrame, has_proba: bool, label: str, groups: Sequence[str] = ()
+) -> tuple[pd.DataFrame, int]:
     columns = [TARGET_COLUMN, PREDICTION_COLUMN] + ([PROBABILITY_COLUMN] if has_proba else [])
     data = pd.DataFrame(
         {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in columns}
     )
     usable = data.notna().all(axis=1)
+    for name in groups:  # kept beside the labels, never handed to the main report
+        data[name] = _as_category(frame[name]).fillna("(blank)").to_numpy()
     data = data[usable].reset_index(drop=True)
     for column in (TARGET_COLUMN, PREDICTION_COLUMN):
         bad = ~data[column].isin([0.0, 1.0])
@@ -610,6 +625,7 @@ def _performance_report(
     threshold: float | None,
     summary: dict[str, Any],
     html_path: str | None,
+    groups: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run the richest Evidently classification report that works; write its HTML.
 
@@ -649,7 +665,18 @@ def _performance_report(
             except Exception as exc:  # Evidently fails on some degenerate label sets
                 errors.append(f"{name}: {type(exc).__name__}: {exc}")
                 continue
-            _write_html(snapshot, html_path)
+            # The section is for the HTML (its figures repeat the summary's group table), and
+            # seven small Evidently reports cost seconds: none without a file to write.
+            sections, group_figures = group_report.group_sections(
+                cur,
+                group_columns=tuple(groups) if html_path is not None else (),
+                target=TARGET_COLUMN,
+                prediction=PREDICTION_COLUMN,
+                probability=PROBABILITY_COLUMN if with_proba else None,
+                threshold=threshold if with_proba else None,
+            )
+            if html_path is not None:
+                _write_text_atomic(html_path, group_report.render(snapshot, sections))
             values = dict.fromkeys(_PERFORMANCE_METRICS.values())
             for metric in result.get("metrics", []):
                 kind = str((metric.get("config") or {}).get("type", ""))
@@ -661,6 +688,7 @@ def _performance_report(
                 "error": "; ".join(errors) or None,
                 "threshold": threshold if with_proba else None,
                 "current": values,
+                "groups": group_figures,
             }
     else:
         errors.append("no usable rows")
@@ -672,6 +700,7 @@ def _performance_report(
         "error": "; ".join(errors) or None,
         "threshold": None,
         "current": dict.fromkeys(_PERFORMANCE_METRICS.values()),
+        "groups": {"columns": {}},
     }
 
 

@@ -363,10 +363,15 @@ def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, 
             drift.TARGET_COLUMN: own["actual"].astype(int).to_numpy(),
             drift.PREDICTION_COLUMN: own["prediction"].astype(int).to_numpy(),
             drift.PROBABILITY_COLUMN: own["probability"].astype(float).to_numpy(),
+            **{name: own[name].to_numpy() for name in fairness.GROUP_FEATURES},
         }
     )
     summary = drift.model_performance(
-        reference, production, threshold=inputs.version.threshold, html_path=html_path
+        reference,
+        production,
+        threshold=inputs.version.threshold,
+        html_path=html_path,
+        group_columns=fairness.GROUP_FEATURES,
     )
     summary.update({k: v for k, v in counts.items() if k != "current_rows"})
     summary["groups"] = fairness.group_table(

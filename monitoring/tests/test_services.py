@@ -443,3 +443,24 @@ def test_it_never_deletes_a_file_outside_the_reports_folder(
         assert services.reports_prune(keep=1) == 1
 
     assert outside.read_text(encoding="utf-8") == "keep me"
+
+
+def test_it_shows_the_group_table_in_evidentlys_performance_report(make_predictions, settings):
+    make_predictions(students(500, seed=21), labelled=400)
+
+    run = services.reports_run()
+
+    report = reports_of(run)[Kind.MODEL_PERFORMANCE]
+    assert report.status == MonitoringReport.Status.OK, report.error or report.reason
+    made_by_evidently = report.summary["evidently"]["groups"]["columns"]
+    for feature, table in report.summary["groups"]["features"].items():
+        ours = {row["group"]: row for row in table["groups"]}
+        theirs = {row["group"]: row for row in made_by_evidently[feature]}
+        assert set(theirs) == set(ours), feature
+        for name, row in ours.items():
+            assert theirs[name]["rows"] == row["n"]
+            for metric in ("recall", "false_positive_rate", "precision"):
+                assert theirs[name][metric] == pytest.approx(row[metric]["value"]), metric
+    html = (Path(settings.REPORTS_DIR) / report.html_path).read_text()
+    assert "Per group (fairness)" in html
+    assert "Gender = Female" in html and "Department = Medical" in html
