@@ -15,6 +15,21 @@ SAMPLE_FEATURES = {
     "Stress_Level": 6,
 }
 
+# Answers whose digits cannot appear in a log line by chance (the log-scrubbing tests grep
+# for SECRETS; the privacy tests look for them in stored rows).
+DISTINCTIVE = {
+    "Age": 23,
+    "Gender": "Female",
+    "Department": "Engineering",
+    "CGPA": 3.1415926,
+    "Sleep_Duration": 6.2831853,
+    "Study_Hours": 2.7182818,
+    "Social_Media_Hours": 1.4142135,
+    "Physical_Activity": 47,
+    "Stress_Level": 6,
+}
+SECRETS = ("1415926", "2831853", "7182818", "4142135")
+
 
 class RunLog(logging.Handler):
     """Every record a test run logs, formatted as both production formatters write it
