@@ -50,3 +50,16 @@ class RunLog(logging.Handler):
 
 
 RUN_LOG = RunLog()
+
+
+def batch_page_download(response) -> str:
+    """The scored CSV the batch page hands back in its download link (a data: URL)."""
+    import base64
+    import re
+
+    found = re.search(
+        r'data-testid="download" href="data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)"',
+        response.content.decode(),
+    )
+    assert found, "the page has no download link"
+    return base64.b64decode(found.group(1)).decode()

@@ -11,7 +11,7 @@ import pytest
 from django.forms.models import model_to_dict
 from django.test import Client
 
-from mindpulse.testing import DISTINCTIVE
+from mindpulse.testing import DISTINCTIVE, batch_page_download
 from predictions.models import Feedback, Prediction
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_it_keeps_identifying_columns_of_a_batch_out_of_the_database(active_mode
     upload.name = "class.csv"
     response = Client().post("/predictions/batch/", {"file": upload})
     assert response.status_code == 200
-    assert "ann@example.org" in response.content.decode()  # handed back, as uploaded
+    assert "ann@example.org" in batch_page_download(response)  # handed back, as uploaded
     (prediction,) = Prediction.objects.all()
     stored = json.dumps(model_to_dict(prediction), default=str)
     for identifying in ("S-77", "Ann Example", "ann@example.org"):
