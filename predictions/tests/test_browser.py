@@ -228,3 +228,56 @@ def test_it_shows_the_pages_for_the_readme_screenshots(
     assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
     assert table.bounding_box()["x"] + table.bounding_box()["width"] <= 1280
     page.screenshot(path=str(screenshot_path("admin-predictions.png")), full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_sums_up_a_batch_upload_and_downloads_the_scored_file(
+    live_server, active_model, chromium_page, tmp_path
+):
+    import csv
+    import io
+
+    from mindpulse.testing import SAMPLE_FEATURES
+    from training.features import FEATURES
+
+    page = chromium_page
+    page.goto(live_server.url + "/predictions/batch/")
+    # Before the upload: the accepted values and the template.
+    for feature in FEATURES:
+        cell = page.locator(f"[data-column={feature.name}] td").nth(2).inner_text()
+        expected = feature.choices or (f"{feature.minimum:g}", f"{feature.maximum:g}")
+        assert all(part in cell for part in expected), (feature.name, cell)
+    with page.expect_download() as template:
+        page.click("[data-testid=template]")
+    header = template.value.path().read_text().strip().split(",")
+    assert header == ["Student_ID", *(f.name for f in FEATURES)]
+
+    # A file of three rows, one of them refused.
+    rows = [
+        {"Student_ID": "S-1", **SAMPLE_FEATURES},
+        {"Student_ID": "S-2", **SAMPLE_FEATURES, "Stress_Level": 10, "Sleep_Duration": 3},
+        {"Student_ID": "S-3", **SAMPLE_FEATURES, "CGPA": "7"},
+    ]
+    path = tmp_path / "class.csv"
+    with open(path, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    page.set_input_files("input[type=file]", str(path))
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("[data-testid=batch-summary]")
+    stored = Prediction.objects.filter(channel="batch")
+    assert page.inner_text("[data-testid=rows]") == "3"
+    assert page.inner_text("[data-testid=scored]") == "2" == str(stored.count())
+    assert page.inner_text("[data-testid=refused]") == "1"
+    assert page.inner_text("[data-testid=positives]") == str(stored.filter(label=True).count())
+    refused = page.inner_text("[data-testid=refused-rows]")
+    assert "4" in refused and "CGPA: Enter a value between 0 and 4" in refused
+    with page.expect_download() as scored:
+        page.click("[data-testid=download]")
+    assert scored.value.suggested_filename.startswith("mindpulse-scores-")
+    out = list(csv.DictReader(io.StringIO(scored.value.path().read_text())))
+    assert [row["Student_ID"] for row in out] == ["S-1", "S-2", "S-3"]
+    assert out[2]["prediction"] == "" and out[2]["error"].startswith("CGPA:")
+    page.screenshot(path=str(screenshot_path("batch-summary.png")), full_page=True)
