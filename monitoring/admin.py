@@ -7,15 +7,13 @@ django-celery-results (task results) register their own admins.
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from mindpulse.admin import ReadOnlyAdmin
+from mindpulse.admin import ReadOnlyAdmin, json_table
 
 from . import selectors, views
 from .models import MonitoringReport, MonitoringRun, Overview
@@ -78,7 +76,7 @@ class MonitoringReportAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("Summary"))
     def summary_json(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.summary, indent=2, sort_keys=True))
+        return json_table(obj.summary)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

@@ -11,6 +11,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from mindpulse.admin import JsonTablesMixin
+
 from . import delivery
 from .alerts import alert_acknowledge
 from .models import Alert
@@ -32,7 +34,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(JsonTablesMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "severity",

@@ -4,10 +4,9 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from mindpulse.admin import ReadOnlyAdmin
+from mindpulse.admin import ReadOnlyAdmin, html_table
 
 from . import artifacts, retrain, services, triggers
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
@@ -310,7 +309,9 @@ class RetrainRunAdmin(ReadOnlyAdmin):
         ]
         if not rows:
             return "—"
-        return _table((_("trigger"), _("value"), "", _("threshold"), _("fired"), _("source")), rows)
+        return html_table(
+            (_("trigger"), _("value"), "", _("threshold"), _("fired"), _("source")), rows
+        )
 
     @admin.display(description=_("Candidates (test split) and the gate's comparison"))
     def candidates_table(self, obj):
@@ -330,24 +331,14 @@ class RetrainRunAdmin(ReadOnlyAdmin):
             )
         if not rows:
             return "—"
-        return _table((_("model"), _("role"), _("threshold"), *metrics), rows)
+        return html_table((_("model"), _("role"), _("threshold"), *metrics), rows)
 
     @admin.display(description=_("Steps"))
     def steps_table(self, obj):
         steps = obj.step_seconds or {}
         if not steps:
             return "—"
-        return _table((_("step"), _("seconds")), [(k, f"{v:.3f}") for k, v in steps.items()])
-
-
-def _table(header, rows):
-    head = format_html_join("", "<th>{}</th>", ((h,) for h in header))
-    body = format_html_join(
-        "",
-        "<tr>{}</tr>",
-        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
-    )
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+        return html_table((_("step"), _("seconds")), [(k, f"{v:.3f}") for k, v in steps.items()])
 
 
 def _value(value):
