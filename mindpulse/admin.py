@@ -5,6 +5,8 @@ import math
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections, models
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
@@ -69,6 +71,13 @@ def number_text(value, key: str = "") -> str:
     if size >= 10:
         return f"{value:.1f}"
     return f"{value:.3f}"
+
+
+def short_datetime(value) -> str:
+    """A date and time in the active language's short format (a list column stays narrow)."""
+    if value is None:
+        return "—"
+    return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
 
 
 def _label(key) -> str:

@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from mindpulse.admin import ReadOnlyAdmin, html_table
+from mindpulse.admin import ReadOnlyAdmin, html_table, short_datetime
 
 from . import artifacts, retrain, services, triggers
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
@@ -48,11 +48,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         "roc_auc",
         "f1",
         "ece",
-        "threshold",
+        "cutoff",
         "train_rows",
         "run",
-        "created_at",
-        "activated_at",
+        "created",
+        "activated",
     )
     list_filter = ("status", "algorithm")
     ordering = ("-version",)
@@ -78,6 +78,18 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description=_("ECE"))
     def ece(self, obj):
         return _fmt(obj.metrics.get("ece"))
+
+    @admin.display(description=_("threshold"), ordering="threshold")
+    def cutoff(self, obj):
+        return _fmt(obj.threshold)
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, obj):
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("activated at"), ordering="activated_at")
+    def activated(self, obj):
+        return short_datetime(obj.activated_at)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         from .views import card_context
@@ -180,7 +192,7 @@ class RetrainNowForm(forms.Form):
 class RetrainRunAdmin(ReadOnlyAdmin):
     list_display = (
         "pk",
-        "started_at",
+        "started",
         "trigger",
         "decision",
         "requested_by",
@@ -277,6 +289,10 @@ class RetrainRunAdmin(ReadOnlyAdmin):
             "running": RetrainRun.objects.filter(decision=RetrainRun.Decision.RUNNING).first(),
         }
         return TemplateResponse(request, "admin/training/retrainrun/retrain_now.html", context)
+
+    @admin.display(description=_("started at"), ordering="started_at")
+    def started(self, obj):
+        return short_datetime(obj.started_at)
 
     @admin.display(description=_("Fired"))
     def fired(self, obj):

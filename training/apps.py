@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class TrainingConfig(AppConfig):
     name = "training"
-    verbose_name = "Training and model registry"
+    verbose_name = _("Training and model registry")
 
     def ready(self):
         from . import checks  # noqa: F401 (registers the system checks)

@@ -28,6 +28,7 @@ LIST_PARTS = (
     "select[name=action] option",
     ".object-tools a, .object-tools button",
     "#content h1",
+    ".breadcrumbs a",
 )
 
 
@@ -43,6 +44,14 @@ def untranslated(texts: list[str]) -> list[str]:
                     left.append(text)
                     break
     return left
+
+
+def fits_1280(page) -> bool:
+    """Nothing to scroll sideways at 1280 px: neither the page nor the list's own box."""
+    page_width = page.evaluate("document.documentElement.scrollWidth")
+    table = page.locator("#result_list")
+    inner = table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
+    return page_width <= 1280 and inner
 
 
 def texts(page, selectors=LIST_PARTS) -> list[str]:
@@ -95,18 +104,21 @@ def test_it_shows_mindpulses_admin_pages_in_french(
     choices = texts(page, ["#changelist-filter li a"])
     assert "à risque" in choices and "pas à risque" in choices
     assert untranslated(texts(page)) == []
+    assert fits_1280(page), (page.url, page.evaluate("document.documentElement.scrollWidth"))
 
     # Model versions: the rollback action; alerts: the two actions and the state filter.
     page.goto(live_server.url + "/admin/training/modelversion/")
     options = page.locator("select[name=action] option").all_inner_texts()
     assert "Mettre cette version en service (retour arrière)" in options
     assert untranslated(texts(page)) == []
+    assert fits_1280(page), (page.url, page.evaluate("document.documentElement.scrollWidth"))
     page.goto(live_server.url + "/admin/monitoring/alert/")
     options = page.locator("select[name=action] option").all_inner_texts()
     assert {"Acquitter les alertes sélectionnées", "Renvoyer les alertes sélectionnées"} <= set(
         options
     )
     assert untranslated(texts(page)) == []
+    assert fits_1280(page), (page.url, page.evaluate("document.documentElement.scrollWidth"))
 
     # An action's message.
     page.check("#result_list input[name=_selected_action]")
@@ -119,6 +131,7 @@ def test_it_shows_mindpulses_admin_pages_in_french(
     page.goto(live_server.url + "/admin/training/retrainrun/")
     assert "Réentraîner maintenant" in texts(page, [".object-tools a"])
     assert untranslated(texts(page)) == []
+    assert fits_1280(page), (page.url, page.evaluate("document.documentElement.scrollWidth"))
     page.goto(live_server.url + f"/admin/training/retrainrun/{run.pk}/change/")
     fieldsets = texts(page, ["fieldset h2"])
     assert "Déclencheurs : valeur mesurée face au seuil" in fieldsets
@@ -126,11 +139,17 @@ def test_it_shows_mindpulses_admin_pages_in_french(
     assert untranslated(fieldsets + labels) == []
     assert "DÉCLENCHÉ" in page.text_content("#content")
 
+    # A model version's JSON fields (metrics, intervals, groups...) read as tables.
+    page.goto(live_server.url + f"/admin/training/modelversion/{active_model.pk}/change/")
+    assert page.locator("table.mp-json").count() >= 5
+    assert '{"' not in page.text_content("#content-main fieldset")
+
     # Monitoring reports: the page's own links.
     page.goto(live_server.url + "/admin/monitoring/monitoringreport/")
     tools = texts(page, [".object-tools a, .object-tools button"])
     assert {"Vue d’ensemble de la surveillance", "Lancer les rapports maintenant"} <= set(tools)
     assert untranslated(texts(page)) == []
+    assert fits_1280(page), (page.url, page.evaluate("document.documentElement.scrollWidth"))
 
 
 def test_it_would_flag_an_english_column_header():
