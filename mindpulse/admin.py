@@ -48,7 +48,9 @@ def json_table(value, key: str = ""):
             columns = list(dict.fromkeys(k for item in value for k in item))
             rows = [[json_table(item.get(c), key=str(c)) for c in columns] for item in value]
             return html_table([_label(c) for c in columns], rows)
-        return ", ".join(str(json_table(item, key=key)) for item in value)
+        if any(isinstance(item, (dict, list)) for item in value):
+            return html_table(None, [(json_table(item, key=key),) for item in value])
+        return ", ".join(json_table(item, key=key) for item in value)
     return number_text(value, key)
 
 

@@ -41,6 +41,8 @@ def test_it_renders_dicts_lists_and_nesting_as_tables():
     assert "<td>a, b</td>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert json_table({}) == "—" and json_table(None) == "—"
+    mixed = str(json_table([{"bin": 1}, [0.5, 0.25], "x<y"]))  # a row per item, escaped
+    assert "<td><table" in mixed and "<td>0.500, 0.250</td>" in mixed and "x&lt;y" in mixed
 
 
 @pytest.mark.django_db
