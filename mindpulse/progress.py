@@ -7,6 +7,7 @@ bar at all, not a line per refresh: tqdm's `disable=None` turns the bar off when
 stream is not a TTY.
 """
 
+import shutil
 from contextlib import contextmanager
 
 from tqdm import tqdm
@@ -21,6 +22,7 @@ def _stream(wrapper):
 @contextmanager
 def progress_bar(command, *, total: int | None, desc: str, unit: str = "it", verbosity: int = 1):
     """A tqdm bar on the command's stderr, shown only at verbosity >= 1 on a terminal."""
+    size = shutil.get_terminal_size()
     bar = tqdm(
         total=total,
         desc=desc,
@@ -29,7 +31,11 @@ def progress_bar(command, *, total: int | None, desc: str, unit: str = "it", ver
         file=_stream(command.stderr),
         disable=None if verbosity >= 1 else True,
         leave=True,
-        dynamic_ncols=True,
+        # A terminal that reports no size (a pty without one: `script`, `docker run -t`)
+        # makes tqdm draw a bar of zero columns on zero rows, i.e. nothing: shutil falls
+        # back to COLUMNS / LINES, then 80 x 24.
+        ncols=size.columns,
+        nrows=size.lines,
     )
     try:
         yield bar

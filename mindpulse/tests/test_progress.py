@@ -87,3 +87,49 @@ def test_it_runs_bootstrap_without_a_terminal_and_draws_no_bar(settings):
     assert "Storing" not in result.stderr and "Training:" not in result.stderr
     assert StudentRecord.objects.count() == 1500
     assert ModelVersion.objects.filter(status="active").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_draws_the_bar_on_a_real_terminal_that_reports_no_size(settings, tmp_path):
+    """A pseudo-terminal without a size (as `script` or `docker run -t` give): tqdm alone
+    would draw a bar of zero columns, i.e. nothing."""
+    import pty
+
+    from training import datagen
+
+    path = tmp_path / "students.csv"
+    datagen.write_csv(datagen.generate_students(1200, seed=9), path)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mindpulse.settings.test",
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "SECRET_KEY": settings.SECRET_KEY,
+    }
+    for name in ("COLUMNS", "LINES"):
+        env.pop(name, None)
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "import_students", str(path)],
+            cwd=BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        out, _ = process.communicate(timeout=120)
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    assert "Imported 1200 of 1200 rows" in out.decode()
+    assert "Storing: 100%" in drawn.decode(errors="replace")
