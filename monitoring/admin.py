@@ -7,14 +7,13 @@ django-celery-results (task results) register their own admins.
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from mindpulse.admin import ReadOnlyAdmin
+from mindpulse.admin import ReadOnlyAdmin, json_table
 
 from . import selectors, views
 from .models import MonitoringReport, MonitoringRun, Overview
@@ -32,7 +31,7 @@ def _view_link(report: MonitoringReport) -> str:
     if not report.html_path:
         return "—"
     url = reverse("admin:monitoring_monitoringreport_report", args=[report.pk])
-    return format_html('<a href="{}">View report</a>', url)
+    return format_html('<a href="{}">{}</a>', url, _("View report"))
 
 
 @admin.register(MonitoringReport)
@@ -59,25 +58,25 @@ class MonitoringReportAdmin(ReadOnlyAdmin):
     )
     readonly_fields = ("headline", "report", "summary_json", "created_at")
 
-    @admin.display(description="Window")
+    @admin.display(description=_("Window"))
     def window(self, obj):
         return _window(obj)
 
-    @admin.display(description="Headline")
+    @admin.display(description=_("Headline"))
     def headline(self, obj):
         return selectors.headline(obj)
 
-    @admin.display(description="Report")
+    @admin.display(description=_("Report"))
     def report(self, obj):
         return _view_link(obj)
 
-    @admin.display(description="Model", ordering="model_version__version")
+    @admin.display(description=_("Model"), ordering="model_version__version")
     def version(self, obj):
         return "—" if obj.model_version is None else f"v{obj.model_version.version}"
 
-    @admin.display(description="Summary")
+    @admin.display(description=_("Summary"))
     def summary_json(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.summary, indent=2, sort_keys=True))
+        return json_table(obj.summary)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -118,11 +117,11 @@ class ReportInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Headline")
+    @admin.display(description=_("Headline"))
     def headline(self, obj):
         return selectors.headline(obj)
 
-    @admin.display(description="Report")
+    @admin.display(description=_("Report"))
     def report(self, obj):
         return _view_link(obj)
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from mindpulse.admin import JsonTablesMixin
 
 from . import delivery
 from .alerts import alert_acknowledge
@@ -16,11 +19,11 @@ from .models import Alert
 
 
 class OpenFilter(admin.SimpleListFilter):
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("open", "Open"), ("acknowledged", "Acknowledged")]
+        return [("open", _("Open")), ("acknowledged", _("Acknowledged"))]
 
     def queryset(self, request, queryset):
         if self.value() == "open":
@@ -31,7 +34,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(JsonTablesMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "severity",
@@ -59,10 +62,10 @@ class AlertAdmin(admin.ModelAdmin):
         # The actions need it on the list; an alert's own page stays read-only.
         return obj is None and super().has_change_permission(request)
 
-    @admin.display(description="delivery")
+    @admin.display(description=_("delivery"))
     def delivery_status(self, alert: Alert):
         if not alert.delivery:
-            return "no channel configured"
+            return _("no channel configured")
         return format_html_join(
             ", ",
             "{}: {} ({})",
@@ -72,13 +75,17 @@ class AlertAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
+    @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge(self, request, queryset):
         count = alert_acknowledge(queryset, request.user)
-        self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
+        self.message_user(
+            request, _("%(count)s alert(s) acknowledged.") % {"count": count}, messages.SUCCESS
+        )
 
-    @admin.action(description="Deliver selected alerts again", permissions=["change"])
+    @admin.action(description=_("Deliver selected alerts again"), permissions=["change"])
     def deliver_again(self, request, queryset):
         """Queue the channels that failed or were never queued (after fixing a webhook URL)."""
         count = sum(delivery.requeue(alert) for alert in queryset)
-        self.message_user(request, f"{count} delivery task(s) queued.", messages.INFO)
+        self.message_user(
+            request, _("%(count)s delivery task(s) queued.") % {"count": count}, messages.INFO
+        )

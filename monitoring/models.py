@@ -5,26 +5,31 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class MonitoringRun(models.Model):
     """One execution of the three reports; at most one runs at a time."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        OK = "ok", "OK"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
+        RUNNING = "running", _("Running")
+        OK = "ok", _("OK")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
 
-    status = models.CharField(max_length=16, choices=Status.choices, default="running")
-    trigger = models.CharField(max_length=32, default="scheduled")
-    reason = models.CharField(max_length=500, blank=True)
-    task_id = models.CharField(max_length=255, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default="running", verbose_name=_("status")
+    )
+    trigger = models.CharField(max_length=32, default="scheduled", verbose_name=_("trigger"))
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
+    task_id = models.CharField(max_length=255, blank=True, verbose_name=_("task id"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("monitoring run")
+        verbose_name_plural = _("monitoring runs")
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(
@@ -38,35 +43,53 @@ class MonitoringRun(models.Model):
 
 class MonitoringReport(models.Model):
     class Kind(models.TextChoices):
-        DATA_QUALITY = "data_quality", "Data quality"
-        DATA_DRIFT = "data_drift", "Data drift"
-        MODEL_PERFORMANCE = "model_performance", "Model performance"
+        DATA_QUALITY = "data_quality", _("Data quality")
+        DATA_DRIFT = "data_drift", _("Data drift")
+        MODEL_PERFORMANCE = "model_performance", _("Model performance")
 
     class Status(models.TextChoices):
-        OK = "ok", "OK"
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+        OK = "ok", _("OK")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
 
     run = models.ForeignKey(
-        MonitoringRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+        MonitoringRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        verbose_name=_("run"),
     )
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices)
-    window_start = models.DateTimeField(null=True, blank=True)
-    window_end = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices, verbose_name=_("kind"))
+    status = models.CharField(max_length=16, choices=Status.choices, verbose_name=_("status"))
+    window_start = models.DateTimeField(null=True, blank=True, verbose_name=_("window start"))
+    window_end = models.DateTimeField(null=True, blank=True, verbose_name=_("window end"))
     model_version = models.ForeignKey(
-        "training.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL
+        "training.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("model version"),
     )
-    reference_rows = models.PositiveIntegerField(default=0)
-    current_rows = models.PositiveIntegerField(default=0)
-    summary = models.JSONField(default=dict, blank=True)
-    html_path = models.CharField(max_length=255, blank=True, help_text="Relative to REPORTS_DIR.")
-    duration_seconds = models.FloatField(null=True, blank=True)
-    reason = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reference_rows = models.PositiveIntegerField(default=0, verbose_name=_("reference rows"))
+    current_rows = models.PositiveIntegerField(default=0, verbose_name=_("current rows"))
+    summary = models.JSONField(default=dict, blank=True, verbose_name=_("summary"))
+    html_path = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=_("Relative to REPORTS_DIR."),
+        verbose_name=_("html path"),
+    )
+    duration_seconds = models.FloatField(null=True, blank=True, verbose_name=_("duration seconds"))
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
 
     class Meta:
+        verbose_name = _("monitoring report")
+        verbose_name_plural = _("monitoring reports")
         ordering = ["-created_at"]
         permissions = [("run_reports", "Can run the monitoring reports now")]
 
@@ -79,33 +102,47 @@ class Overview(MonitoringReport):
 
     class Meta:
         proxy = True
-        verbose_name = "overview"
-        verbose_name_plural = "overview"
+        verbose_name = _("overview")
+        verbose_name_plural = _("overview")
 
 
 class Alert(models.Model):
     class Severity(models.TextChoices):
-        INFO = "info", "Info"
-        WARNING = "warning", "Warning"
-        CRITICAL = "critical", "Critical"
+        INFO = "info", _("Info")
+        WARNING = "warning", _("Warning")
+        CRITICAL = "critical", _("Critical")
 
-    kind = models.CharField(max_length=64)
-    severity = models.CharField(max_length=16, choices=Severity.choices)
-    message = models.CharField(max_length=1000)
-    context = models.JSONField(default=dict, blank=True)
-    dedup_key = models.CharField(max_length=200, help_text="Same condition, same key.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=64, verbose_name=_("kind"))
+    severity = models.CharField(max_length=16, choices=Severity.choices, verbose_name=_("severity"))
+    message = models.CharField(max_length=1000, verbose_name=_("message"))
+    context = models.JSONField(default=dict, blank=True, verbose_name=_("context"))
+    dedup_key = models.CharField(
+        max_length=200, help_text=_("Same condition, same key."), verbose_name=_("dedup key")
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("acknowledged by"),
     )
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
-    delivery = models.JSONField(default=dict, blank=True, help_text="Per channel outcome.")
+    acknowledged_at = models.DateTimeField(null=True, blank=True, verbose_name=_("acknowledged at"))
+    delivery = models.JSONField(
+        default=dict, blank=True, help_text=_("Per channel outcome."), verbose_name=_("delivery")
+    )
     repeats = models.PositiveIntegerField(
-        default=0, help_text="Times the condition held again while this alert was open."
+        default=0,
+        help_text=_("Times the condition held again while this alert was open."),
+        verbose_name=_("repeats"),
     )
-    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last seen at"))
 
     class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
         ordering = ["-created_at"]
         constraints = [
             # No alert storms: one open alert per condition.

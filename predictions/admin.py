@@ -11,6 +11,24 @@ from training.selectors import FIELD_OF
 from .models import Feedback, Prediction
 
 
+def boolean_filter(field: str, title, yes, no):
+    """A list filter over a boolean field whose choices say what True and False mean."""
+
+    class BooleanLabelFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request, model_admin):
+            return [("1", yes), ("0", no)]
+
+        def queryset(self, request, queryset):
+            if self.value() in ("0", "1"):
+                return queryset.filter(**{field: self.value() == "1"})
+            return queryset
+
+    BooleanLabelFilter.title = title
+    return BooleanLabelFilter
+
+
 @admin.register(Prediction)
 class PredictionAdmin(BigTableAdmin):
     list_display = (
@@ -25,7 +43,12 @@ class PredictionAdmin(BigTableAdmin):
     )
     # "created_at" as a filter (today, past 7 days, this month...), not a date_hierarchy: the
     # hierarchy's links come from SELECT DISTINCT over the whole table on every page view.
-    list_filter = ("channel", "label", "model_version", "created_at")
+    list_filter = (
+        "channel",
+        boolean_filter("label", _("estimate"), _("at risk"), _("not at risk")),
+        "model_version",
+        "created_at",
+    )
     list_select_related = ("model_version", "feedback")
 
     @admin.display(boolean=True, description=_("Feedback"))
@@ -70,5 +93,10 @@ class PredictionAdmin(BigTableAdmin):
 @admin.register(Feedback)
 class FeedbackAdmin(BigTableAdmin):
     list_display = ("prediction_id", "actual", "source", "client_key", "created_at", "consumed_by")
-    list_filter = ("actual", "source", ("consumed_by", admin.EmptyFieldListFilter), "created_at")
+    list_filter = (
+        boolean_filter("actual", _("actual outcome"), _("depressed"), _("not depressed")),
+        "source",
+        ("consumed_by", admin.EmptyFieldListFilter),
+        "created_at",
+    )
     list_select_related = ("consumed_by",)

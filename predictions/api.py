@@ -168,8 +168,7 @@ class BatchPredictView(PublicAPIView):
             if isinstance(data, list):
                 outcome = batch.score_rows(data, ignore_unknown=False)
             else:
-                rows = [batch.features_only(row) for row in batch.read_csv(_csv_bytes(request))[1]]
-                outcome = batch.score_rows(rows, ignore_unknown=True)
+                _header, _rows, outcome = batch.score_csv(_csv_bytes(request))
         except batch.BatchError as exc:
             raise ValidationError({s.NON_FIELD: [str(exc)]}) from None
         except services.ModelUnavailable:

@@ -1,7 +1,8 @@
 """Batch scoring: many rows validated one by one, then answered with ONE model call.
 
 Used by `POST /api/predict/batch` (a JSON list, or a CSV file) and by the batch page
-(a CSV in, the same CSV with `probability`, `prediction` and `error` columns out).
+(a CSV in, a summary and the same CSV with `probability`, `prediction` and `error` columns
+out): both read a CSV with `score_csv`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from training.features import FEATURE_NAMES
+from training.features import FEATURE_NAMES, ID_COLUMN
 
 from . import services
 from .models import Prediction
@@ -49,6 +50,27 @@ class BatchOutcome:
     @property
     def scored(self) -> int:
         return sum(1 for result in self.results if result.prediction is not None)
+
+    @property
+    def positives(self) -> int:
+        """Scored rows the model puts at risk (at the version's threshold)."""
+        return sum(1 for r in self.results if r.prediction is not None and r.prediction.label)
+
+    @property
+    def refused(self) -> list[RowResult]:
+        return [result for result in self.results if result.prediction is None]
+
+
+def score_csv(data: bytes) -> tuple[list[str], list[dict[str, str]], BatchOutcome]:
+    """A CSV upload (the page's and the API's): its header, its rows and their scores; the
+    columns other than the nine features are carried, not validated."""
+    header, rows = read_csv(data)
+    return header, rows, score_rows([features_only(row) for row in rows], ignore_unknown=True)
+
+
+def template_csv() -> str:
+    """The header a batch file needs (the id column is optional, kept as it is)."""
+    return ",".join([ID_COLUMN, *FEATURE_NAMES]) + "\n"
 
 
 def score_rows(rows: Sequence[Any], *, ignore_unknown: bool) -> BatchOutcome:

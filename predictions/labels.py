@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from training.features import FEATURES
+
 LABELS = {
     "Age": _("Age"),
     "Gender": _("Gender"),
@@ -124,3 +126,31 @@ ADVICE = {
         ),
     },
 }
+
+
+def accepted_values() -> list[dict]:
+    """What a batch file's cells may hold, read from training.features (the definitions
+    predictions.validation checks against): one row per column, for the batch page."""
+    rows = []
+    for feature in FEATURES:
+        if feature.kind == "category":
+            accepted = ", ".join(feature.choices)
+        elif feature.kind == "int":
+            accepted = _("a whole number from %(min)g to %(max)g") % {
+                "min": feature.minimum,
+                "max": feature.maximum,
+            }
+        else:
+            accepted = _("a number from %(min)g to %(max)g") % {
+                "min": feature.minimum,
+                "max": feature.maximum,
+            }
+        rows.append(
+            {
+                "column": feature.name,
+                "label": LABELS[feature.name],
+                "accepted": accepted,
+                "unit": UNITS.get(feature.name, ""),
+            }
+        )
+    return rows

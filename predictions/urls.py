@@ -15,6 +15,7 @@ def _compat(view_class, method, **attributes):
 urlpatterns = [
     path("", views.home, name="home"),
     path("predictions/batch/", views.batch_page, name="batch"),
+    path("predictions/batch/template.csv", views.batch_template, name="batch-template"),
     path("predictions/<uuid:pk>/", views.result, name="result"),
     path("predictions/<uuid:pk>/feedback/", views.feedback, name="feedback"),
     path("predictions/<uuid:pk>/thanks/", views.thanks, name="thanks"),

@@ -3,6 +3,7 @@ scorer. Thin views over predictions.services; usable without JavaScript."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 from django.contrib import messages
@@ -14,10 +15,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from mindpulse.throttling import client_key, throttle_posts
 from training import serving
+from training.features import MAX_DAY_HOURS
 
 from . import batch, erasure, explanations, ranges, selectors, services
 from .forms import BatchForm, FeedbackForm, ScreeningForm
-from .labels import LABELS
+from .labels import LABELS, accepted_values
 from .models import Feedback, Prediction
 
 _SESSION_KEY = "mindpulse_feedback"
@@ -151,23 +153,57 @@ def batch_page(request):
     ready = serving.get_active_model() is not None
     bound = request.method == "POST"
     form = BatchForm(request.POST if bound else None, request.FILES if bound else None)
+    context = {"form": form, "accepted": accepted_values(), "max_day_hours": MAX_DAY_HOURS}
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            header, rows = batch.read_csv(form.cleaned_data["file"].read())
-            outcome = batch.score_rows([batch.features_only(r) for r in rows], ignore_unknown=True)
+            header, rows, outcome = batch.score_csv(form.cleaned_data["file"].read())
         except batch.BatchError as exc:
             form.add_error("file", str(exc))
         except services.ModelUnavailable:
             ready = False
         else:
-            response = HttpResponse(
-                batch.write_csv(header, rows, outcome.results), content_type="text/csv"
+            context["summary"] = _batch_summary(
+                outcome, batch.write_csv(header, rows, outcome.results)
             )
-            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-            response["Content-Disposition"] = f'attachment; filename="mindpulse-scores-{stamp}.csv"'
-            return response
-        status = 400 if ready else 503
+        if "summary" not in context:
+            status = 400 if ready else 503
     elif request.method == "POST":
         status = 400
-    return render(request, "predictions/batch.html", {"form": form, "ready": ready}, status=status)
+    context["ready"] = ready
+    return render(request, "predictions/batch.html", context, status=status)
+
+
+@require_safe
+def batch_template(request):
+    response = HttpResponse(batch.template_csv(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="mindpulse-batch-template.csv"'
+    return response
+
+
+# Refused rows listed on the page (all of them are in the download's error column).
+REFUSED_SHOWN = 50
+
+
+def _batch_summary(outcome: batch.BatchOutcome, scored_csv: str) -> dict:
+    """The counts, the first refused rows with why, and the scored file as a data: URL: the
+    download is handed back in the page, never kept on the server (it may hold the uploaded
+    names or ids)."""
+    refused = outcome.refused
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    return {
+        "rows": len(outcome.results),
+        "scored": outcome.scored,
+        "positives": outcome.positives,
+        "refused_count": len(refused),
+        # Line 1 of the file is its header: row i is on line i + 2.
+        "refused": [
+            {"line": r.index + 2, "why": batch.error_text(r.errors)}
+            for r in refused[:REFUSED_SHOWN]
+        ],
+        "refused_more": max(0, len(refused) - REFUSED_SHOWN),
+        "version": outcome.version,
+        "download_url": "data:text/csv;charset=utf-8;base64,"
+        + base64.b64encode(scored_csv.encode()).decode(),
+        "download_name": f"mindpulse-scores-{stamp}.csv",
+    }

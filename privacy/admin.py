@@ -7,6 +7,7 @@ supervises the staff, not for the staff themselves.
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from mindpulse.admin import ReadOnlyAdmin
 
@@ -58,7 +59,7 @@ class PrivacyReportAdmin(SuperuserOnlyAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Record of processing",
+            "title": _("Record of processing"),
             "report": privacy_report(),
         }
         return TemplateResponse(request, "admin/privacy/report.html", context)

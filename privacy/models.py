@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Erasure(models.Model):
@@ -17,14 +18,21 @@ class Erasure(models.Model):
     report files): the next retention run purges it there and sets `purged_at`.
     """
 
-    prediction_id = models.UUIDField(unique=True)
-    predicted_at = models.DateTimeField(help_text="When the deleted prediction was made.")
-    erased_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    prediction_id = models.UUIDField(unique=True, verbose_name=_("prediction id"))
+    predicted_at = models.DateTimeField(
+        help_text=_("When the deleted prediction was made."), verbose_name=_("predicted at")
+    )
+    erased_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("erased at"))
     purged_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a retention run purged it from archives."
+        null=True,
+        blank=True,
+        help_text=_("When a retention run purged it from archives."),
+        verbose_name=_("purged at"),
     )
 
     class Meta:
+        verbose_name = _("erasure")
+        verbose_name_plural = _("erasures")
         ordering = ["-erased_at"]
 
     def __str__(self):
@@ -35,25 +43,37 @@ class AccessRecord(models.Model):
     """One staff read of personal data: an individual prediction, an export or a backup."""
 
     class Via(models.TextChoices):
-        ADMIN = "admin", "Admin page"
-        API = "api", "API"
-        EXPORT = "export", "CSV export"
-        BACKUP = "backup", "Backup"
+        ADMIN = "admin", _("Admin page")
+        API = "api", _("API")
+        EXPORT = "export", _("CSV export")
+        BACKUP = "backup", _("Backup")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("user"),
     )
     actor = models.CharField(
-        max_length=150, help_text="The username, or the system account of a command."
+        max_length=150,
+        help_text=_("The username, or the system account of a command."),
+        verbose_name=_("actor"),
     )
-    via = models.CharField(max_length=16, choices=Via.choices)
-    prediction_id = models.UUIDField(null=True, blank=True, db_index=True)
-    rows = models.PositiveIntegerField(default=1, help_text="Predictions read.")
-    answers_shown = models.BooleanField(default=True)
-    reason = models.CharField(max_length=300, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    via = models.CharField(max_length=16, choices=Via.choices, verbose_name=_("via"))
+    prediction_id = models.UUIDField(
+        null=True, blank=True, db_index=True, verbose_name=_("prediction id")
+    )
+    rows = models.PositiveIntegerField(
+        default=1, help_text=_("Predictions read."), verbose_name=_("rows")
+    )
+    answers_shown = models.BooleanField(default=True, verbose_name=_("answers shown"))
+    reason = models.CharField(max_length=300, blank=True, verbose_name=_("reason"))
+    at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("at"))
 
     class Meta:
+        verbose_name = _("access record")
+        verbose_name_plural = _("access records")
         ordering = ["-at"]
 
     def __str__(self):
@@ -65,18 +85,24 @@ class RetentionRun(models.Model):
     """One run of the retention task: what it removed, for the record of processing."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        OK = "ok", "OK"
-        FAILED = "failed", "Failed"
+        RUNNING = "running", _("Running")
+        OK = "ok", _("OK")
+        FAILED = "failed", _("Failed")
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    dry_run = models.BooleanField(default=False)
-    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    actions = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status")
+    )
+    dry_run = models.BooleanField(default=False, verbose_name=_("dry run"))
+    started_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("started at")
+    )
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    actions = models.JSONField(default=dict, blank=True, verbose_name=_("actions"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
 
     class Meta:
+        verbose_name = _("retention run")
+        verbose_name_plural = _("retention runs")
         ordering = ["-started_at"]
 
     def __str__(self):
@@ -88,5 +114,5 @@ class PrivacyReport(RetentionRun):
 
     class Meta:
         proxy = True
-        verbose_name = "privacy report"
-        verbose_name_plural = "privacy report"
+        verbose_name = _("privacy report")
+        verbose_name_plural = _("privacy report")

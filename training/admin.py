@@ -4,9 +4,9 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
-from mindpulse.admin import ReadOnlyAdmin
+from mindpulse.admin import ReadOnlyAdmin, html_table, short_datetime
 
 from . import artifacts, retrain, services, triggers
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
@@ -21,7 +21,7 @@ class ActivationInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "Activation history"
+    verbose_name_plural = _("Activation history")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -34,7 +34,8 @@ class ActivateForm(forms.Form):
     reason = forms.CharField(
         max_length=400,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Recorded with your name and the time in the activation history.",
+        label=_("Reason"),
+        help_text=_("Recorded with your name and the time in the activation history."),
     )
 
 
@@ -47,11 +48,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         "roc_auc",
         "f1",
         "ece",
-        "threshold",
+        "cutoff",
         "train_rows",
         "run",
-        "created_at",
-        "activated_at",
+        "created",
+        "activated",
     )
     list_filter = ("status", "algorithm")
     ordering = ("-version",)
@@ -66,17 +67,29 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             self.message_user(request, problem, messages.WARNING)
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="ROC AUC")
+    @admin.display(description=_("ROC AUC"))
     def roc_auc(self, obj):
         return _fmt(obj.metrics.get("roc_auc"))
 
-    @admin.display(description="F1")
+    @admin.display(description=_("F1"))
     def f1(self, obj):
         return _fmt(obj.metrics.get("f1"))
 
-    @admin.display(description="ECE")
+    @admin.display(description=_("ECE"))
     def ece(self, obj):
         return _fmt(obj.metrics.get("ece"))
+
+    @admin.display(description=_("threshold"), ordering="threshold")
+    def cutoff(self, obj):
+        return _fmt(obj.threshold)
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, obj):
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("activated at"), ordering="activated_at")
+    def activated(self, obj):
+        return short_datetime(obj.activated_at)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         from .views import card_context
@@ -92,14 +105,18 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         # model versions (superusers have it) rather than mere staff status.
         return request.user.has_perm("training.change_modelversion")
 
-    @admin.action(description="Activate this version (rollback)", permissions=["activate"])
+    @admin.action(description=_("Activate this version (rollback)"), permissions=["activate"])
     def activate_version(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            self.message_user(request, _("Select exactly one version to activate."), messages.ERROR)
             return None
         version = queryset.get()
         if version.status == ModelVersion.Status.ACTIVE:
-            self.message_user(request, f"v{version.version} is already in service.", messages.INFO)
+            self.message_user(
+                request,
+                _("v%(version)s is already in service.") % {"version": version.version},
+                messages.INFO,
+            )
             return None
         form = ActivateForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -108,19 +125,25 @@ class ModelVersionAdmin(ReadOnlyAdmin):
                 services.model_activate_verified(version, by=request.user, reason=reason)
             except artifacts.ArtifactError as exc:
                 self.message_user(
-                    request, f"v{version.version} was not activated: {exc}", messages.ERROR
+                    request,
+                    _("v%(version)s was not activated: %(error)s")
+                    % {"version": version.version, "error": exc},
+                    messages.ERROR,
                 )
                 return None
             self.message_user(
                 request,
-                f"v{version.version} ({version.algorithm}) is in service; every process "
-                "answers with it within seconds.",
+                _(
+                    "v%(version)s (%(algorithm)s) is in service; every process answers with "
+                    "it within seconds."
+                )
+                % {"version": version.version, "algorithm": version.algorithm},
                 messages.SUCCESS,
             )
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Activate v{version.version}?",
+            "title": _("Activate v%(version)s?") % {"version": version.version},
             "opts": self.model._meta,
             "version": version,
             "active": ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first(),
@@ -160,7 +183,8 @@ class RetrainNowForm(forms.Form):
         max_length=500,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Why you ask (optional; kept on the run).",
+        label=_("Note"),
+        help_text=_("Why you ask (optional; kept on the run)."),
     )
 
 
@@ -168,7 +192,7 @@ class RetrainNowForm(forms.Form):
 class RetrainRunAdmin(ReadOnlyAdmin):
     list_display = (
         "pk",
-        "started_at",
+        "started",
         "trigger",
         "decision",
         "requested_by",
@@ -198,9 +222,9 @@ class RetrainRunAdmin(ReadOnlyAdmin):
                 )
             },
         ),
-        ("Triggers: measured value against threshold", {"fields": ("triggers_table",)}),
+        (_("Triggers: measured value against threshold"), {"fields": ("triggers_table",)}),
         (
-            "Models: candidates side by side with the model in service",
+            _("Models: candidates side by side with the model in service"),
             {
                 "fields": (
                     "selection_metric",
@@ -213,7 +237,7 @@ class RetrainRunAdmin(ReadOnlyAdmin):
             },
         ),
         (
-            "Data",
+            _("Data"),
             {
                 "fields": (
                     "rows_reference",
@@ -224,8 +248,8 @@ class RetrainRunAdmin(ReadOnlyAdmin):
                 )
             },
         ),
-        ("Durations (seconds)", {"fields": ("steps_table",)}),
-        ("Error", {"fields": ("error",), "classes": ("collapse",)}),
+        (_("Durations (seconds)"), {"fields": ("steps_table",)}),
+        (_("Error"), {"fields": ("error",), "classes": ("collapse",)}),
     )
     readonly_fields = ("triggers_table", "candidates_table", "steps_table")
 
@@ -252,35 +276,40 @@ class RetrainRunAdmin(ReadOnlyAdmin):
                 return redirect("admin:training_retrainrun_changelist")
             self.message_user(
                 request,
-                f"Retrain #{run.pk} is queued; this page shows its decision when it finishes.",
+                _("Retrain #%(run)s is queued; this page shows its decision when it finishes.")
+                % {"run": run.pk},
                 messages.SUCCESS,
             )
             return redirect("admin:training_retrainrun_change", run.pk)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Retrain now",
+            "title": _("Retrain now"),
             "opts": self.model._meta,
             "form": form,
             "running": RetrainRun.objects.filter(decision=RetrainRun.Decision.RUNNING).first(),
         }
         return TemplateResponse(request, "admin/training/retrainrun/retrain_now.html", context)
 
-    @admin.display(description="Fired")
+    @admin.display(description=_("started at"), ordering="started_at")
+    def started(self, obj):
+        return short_datetime(obj.started_at)
+
+    @admin.display(description=_("Fired"))
     def fired(self, obj):
         return ", ".join(triggers.fired(obj.triggers or {})) or "—"
 
-    @admin.display(description="Challenger / in service")
+    @admin.display(description=_("Challenger / in service"))
     def scores(self, obj):
         if obj.challenger_score is None and obj.champion_score is None:
             return "—"
         return f"{_fmt(obj.challenger_score)} / {_fmt(obj.champion_score)}"
 
-    @admin.display(description="Seconds")
+    @admin.display(description=_("Seconds"))
     def duration(self, obj):
         total = (obj.step_seconds or {}).get("total")
         return "—" if total is None else f"{total:.1f}"
 
-    @admin.display(description="Triggers")
+    @admin.display(description=_("Triggers"))
     def triggers_table(self, obj):
         rows = [
             (
@@ -288,7 +317,7 @@ class RetrainRunAdmin(ReadOnlyAdmin):
                 _value(t.get("value")),
                 t.get("rule", ""),
                 _value(t.get("threshold")),
-                "FIRED" if t.get("fired") else "no",
+                _("FIRED") if t.get("fired") else _("no"),
                 " — ".join(x for x in (t.get("source", ""), t.get("note", "")) if x),
             )
             for name in triggers.ORDER
@@ -296,16 +325,21 @@ class RetrainRunAdmin(ReadOnlyAdmin):
         ]
         if not rows:
             return "—"
-        return _table(("trigger", "value", "", "threshold", "fired", "source"), rows)
+        return html_table(
+            (_("trigger"), _("value"), "", _("threshold"), _("fired"), _("source")), rows
+        )
 
-    @admin.display(description="Candidates (test split) and the gate's comparison")
+    @admin.display(description=_("Candidates (test split) and the gate's comparison"))
     def candidates_table(self, obj):
         metrics = ("roc_auc", "average_precision", "f1", "accuracy", "recall", "precision")
         rows = []
         for c in obj.candidates or []:
-            role = c.get("role") or ("winner" if c.get("winner") else "candidate")
+            role = c.get("role") or (_("winner") if c.get("winner") else _("candidate"))
             if c.get("gate"):
-                role = f"{role}, on the {c['rows']} compared rows"
+                role = _("%(role)s, on the %(rows)s compared rows") % {
+                    "role": role,
+                    "rows": c["rows"],
+                }
             name = f"v{c['version']} {c['algorithm']}" if c.get("in_service") else c["algorithm"]
             test = c.get("test") or {}
             rows.append(
@@ -313,24 +347,14 @@ class RetrainRunAdmin(ReadOnlyAdmin):
             )
         if not rows:
             return "—"
-        return _table(("model", "role", "threshold", *metrics), rows)
+        return html_table((_("model"), _("role"), _("threshold"), *metrics), rows)
 
-    @admin.display(description="Steps")
+    @admin.display(description=_("Steps"))
     def steps_table(self, obj):
         steps = obj.step_seconds or {}
         if not steps:
             return "—"
-        return _table(("step", "seconds"), [(k, f"{v:.3f}") for k, v in steps.items()])
-
-
-def _table(header, rows):
-    head = format_html_join("", "<th>{}</th>", ((h,) for h in header))
-    body = format_html_join(
-        "",
-        "<tr>{}</tr>",
-        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
-    )
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+        return html_table((_("step"), _("seconds")), [(k, f"{v:.3f}") for k, v in steps.items()])
 
 
 def _value(value):

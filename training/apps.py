@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TrainingConfig(AppConfig):
     name = "training"
-    verbose_name = "Training and model registry"
+    verbose_name = _("Training and model registry")
 
     def ready(self):
         from . import checks  # noqa: F401 (registers the system checks)

@@ -197,6 +197,7 @@ SITE: dict[str, Case] = {
     # The public pages and API: anyone.
     "": Case(at("/"), ALL_OK),
     "predictions/batch/": Case(at("/predictions/batch/"), ALL_OK),
+    "predictions/batch/template.csv": Case(at("/predictions/batch/template.csv"), ALL_OK),
     "predictions/<uuid:pk>/": Case(lambda w: f"/predictions/{w.prediction.pk}/", ALL_OK),
     "predictions/<uuid:pk>/feedback/": Case(
         _page_feedback_url, (302, 302, 302, 302), "post", lambda w: {"actual": "1"}

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from mindpulse.testing import batch_page_download
 from predictions import batch
 from predictions.models import Prediction
 from training import datagen, serving
@@ -146,9 +147,7 @@ def test_it_downloads_the_scored_csv_with_the_original_columns(client, active_mo
     upload = SimpleUploadedFile("in.csv", _csv(rows, columns), content_type="text/csv")
     response = client.post("/predictions/batch/", {"file": upload})
     assert response.status_code == 200
-    assert response["Content-Type"] == "text/csv"
-    assert response["Content-Disposition"].startswith("attachment;")
-    out = list(csv.DictReader(io.StringIO(response.content.decode())))
+    out = list(csv.DictReader(io.StringIO(batch_page_download(response))))
     assert list(out[0]) == [*columns, "probability", "prediction", "error"]
     assert out[0]["Student_ID"] == "1" and out[0]["error"] == ""
     assert 0 <= float(out[0]["probability"]) <= 1 and out[0]["prediction"] in {"0", "1"}
@@ -158,6 +157,68 @@ def test_it_downloads_the_scored_csv_with_the_original_columns(client, active_mo
     assert out[2]["Student_ID"] == "'@cmd" and out[2]["Depression"] == "'+x"
     assert out[2]["CGPA"] == "-3" and out[2]["error"].startswith("CGPA: Enter a value between")
     assert Prediction.objects.filter(channel="batch").count() == 1
+
+
+def test_it_sums_up_the_scored_file_on_the_page(client, active_model, features):
+    rows = [
+        features,
+        dict(features, Stress_Level="10", Sleep_Duration="3"),
+        dict(features, Age="abc"),
+        dict(features, Gender="Robot"),
+    ]
+    upload = SimpleUploadedFile("in.csv", _csv(rows, list(features)), content_type="text/csv")
+    response = client.post("/predictions/batch/", {"file": upload})
+    assert response.status_code == 200
+    summary = response.context["summary"]
+    stored = Prediction.objects.filter(channel="batch")
+    assert (summary["rows"], summary["scored"], summary["refused_count"]) == (4, 2, 2)
+    assert summary["positives"] == stored.filter(label=True).count()
+    assert [r["line"] for r in summary["refused"]] == [4, 5]  # the header is line 1
+    assert summary["refused"][0]["why"] == "Age: Enter a number."
+    assert summary["refused"][1]["why"].startswith("Gender: ")
+    page = response.content.decode()
+    assert f'data-testid="positives">{summary["positives"]}<' in page
+    assert "Age: Enter a number." in page
+    out = list(csv.DictReader(io.StringIO(batch_page_download(response))))
+    assert [r["prediction"] for r in out[:2]] == [
+        str(int(p.label)) for p in stored.order_by("created_at")
+    ]
+
+
+def test_it_lists_the_first_50_refused_rows_and_counts_the_rest(client, active_model, features):
+    rows = [dict(features, Age="abc")] * 60 + [features]
+    upload = SimpleUploadedFile("in.csv", _csv(rows, list(features)), content_type="text/csv")
+    summary = client.post("/predictions/batch/", {"file": upload}).context["summary"]
+    assert (summary["scored"], summary["refused_count"]) == (1, 60)
+    assert len(summary["refused"]) == 50 and summary["refused_more"] == 10
+
+
+def test_it_offers_the_template_and_the_accepted_values_before_the_upload(client, active_model):
+    from training.features import FEATURES
+
+    page = client.get("/predictions/batch/")
+    assert page.status_code == 200
+    accepted = {row["column"]: row["accepted"] for row in page.context["accepted"]}
+    # The validation's own definitions: every bound and every category appears.
+    assert list(accepted) == [f.name for f in FEATURES]
+    for feature in FEATURES:
+        if feature.choices:
+            assert all(choice in accepted[feature.name] for choice in feature.choices)
+        else:
+            assert f"{feature.minimum:g} to {feature.maximum:g}" in accepted[feature.name]
+    template = client.get("/predictions/batch/template.csv")
+    assert template["Content-Type"] == "text/csv"
+    assert template["Content-Disposition"].startswith("attachment;")
+    header = template.content.decode().strip().split(",")
+    assert header == ["Student_ID", *(f.name for f in FEATURES)]
+
+
+def test_it_refuses_only_the_header_of_the_template_until_rows_are_added(client, active_model):
+    template = client.get("/predictions/batch/template.csv").content
+    upload = SimpleUploadedFile("template.csv", template, content_type="text/csv")
+    response = client.post("/predictions/batch/", {"file": upload})
+    assert response.status_code == 400
+    assert "has a header but no rows" in response.content.decode()
 
 
 def test_it_shows_the_error_of_an_unusable_file_on_the_page(client, active_model):

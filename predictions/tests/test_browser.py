@@ -36,6 +36,34 @@ CHROMIUM_ARGS = [
 ]
 
 
+# A worried student's answers (the result page has factors that raise the risk).
+FORM_ANSWERS = {
+    "Age": "20",
+    "Gender": "Female",
+    "Department": "Engineering",
+    "CGPA": "2.3",
+    "Study_Hours": "6",
+    "Sleep_Duration": "4.5",
+    "Social_Media_Hours": "5",
+    "Physical_Activity": "10",
+    "Stress_Level": "9",
+}
+
+
+def fill_form(page, *, consent: bool = True, submit: bool = True, **answers: str) -> None:
+    """Fill the student form on `page` (FORM_ANSWERS, with `answers` changed), tick the
+    consent box when asked (unticked by default on the page), and submit it."""
+    for name, value in {**FORM_ANSWERS, **answers}.items():
+        if name in ("Gender", "Department"):
+            page.select_option(f"#id_{name}", value)
+        else:
+            page.fill(f"#id_{name}", value)
+    if consent:
+        page.check("#id_consent")
+    if submit:
+        page.click("button[type=submit].primary")
+
+
 @pytest.fixture
 def chromium_page(monkeypatch):
     if not CHROMIUM.exists():
@@ -68,16 +96,7 @@ def test_it_fills_the_form_reads_the_result_and_sends_feedback(
     assert page.locator("legend").all_inner_texts() == ["Profile", "Studies", "Lifestyle"]
 
     # A value the server refuses first: the error appears next to its field.
-    page.fill("#id_Age", "12")
-    page.select_option("#id_Gender", "Female")
-    page.select_option("#id_Department", "Engineering")
-    page.fill("#id_CGPA", "2.3")
-    page.fill("#id_Study_Hours", "6")
-    page.fill("#id_Sleep_Duration", "4.5")
-    page.fill("#id_Social_Media_Hours", "5")
-    page.fill("#id_Physical_Activity", "10")
-    page.fill("#id_Stress_Level", "9")
-    page.click("button[type=submit].primary")
+    fill_form(page, consent=False, Age="12")
     assert "between 15 and 100" in page.inner_text("#id_Age_error")
     assert page.input_value("#id_Stress_Level") == "9"
 
@@ -209,3 +228,56 @@ def test_it_shows_the_pages_for_the_readme_screenshots(
     assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
     assert table.bounding_box()["x"] + table.bounding_box()["width"] <= 1280
     page.screenshot(path=str(screenshot_path("admin-predictions.png")), full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_sums_up_a_batch_upload_and_downloads_the_scored_file(
+    live_server, active_model, chromium_page, tmp_path
+):
+    import csv
+    import io
+
+    from mindpulse.testing import SAMPLE_FEATURES
+    from training.features import FEATURES
+
+    page = chromium_page
+    page.goto(live_server.url + "/predictions/batch/")
+    # Before the upload: the accepted values and the template.
+    for feature in FEATURES:
+        cell = page.locator(f"[data-column={feature.name}] td").nth(2).inner_text()
+        expected = feature.choices or (f"{feature.minimum:g}", f"{feature.maximum:g}")
+        assert all(part in cell for part in expected), (feature.name, cell)
+    with page.expect_download() as template:
+        page.click("[data-testid=template]")
+    header = template.value.path().read_text().strip().split(",")
+    assert header == ["Student_ID", *(f.name for f in FEATURES)]
+
+    # A file of three rows, one of them refused.
+    rows = [
+        {"Student_ID": "S-1", **SAMPLE_FEATURES},
+        {"Student_ID": "S-2", **SAMPLE_FEATURES, "Stress_Level": 10, "Sleep_Duration": 3},
+        {"Student_ID": "S-3", **SAMPLE_FEATURES, "CGPA": "7"},
+    ]
+    path = tmp_path / "class.csv"
+    with open(path, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    page.set_input_files("input[type=file]", str(path))
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("[data-testid=batch-summary]")
+    stored = Prediction.objects.filter(channel="batch")
+    assert page.inner_text("[data-testid=rows]") == "3"
+    assert page.inner_text("[data-testid=scored]") == "2" == str(stored.count())
+    assert page.inner_text("[data-testid=refused]") == "1"
+    assert page.inner_text("[data-testid=positives]") == str(stored.filter(label=True).count())
+    refused = page.inner_text("[data-testid=refused-rows]")
+    assert "4" in refused and "CGPA: Enter a value between 0 and 4" in refused
+    with page.expect_download() as scored:
+        page.click("[data-testid=download]")
+    assert scored.value.suggested_filename.startswith("mindpulse-scores-")
+    out = list(csv.DictReader(io.StringIO(scored.value.path().read_text())))
+    assert [row["Student_ID"] for row in out] == ["S-1", "S-2", "S-3"]
+    assert out[2]["prediction"] == "" and out[2]["error"].startswith("CGPA:")
+    page.screenshot(path=str(screenshot_path("batch-summary.png")), full_page=True)

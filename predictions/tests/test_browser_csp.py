@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from monitoring.models import MonitoringReport
 
-from .test_browser import chromium_page  # noqa: F401 (the fixture)
+from .test_browser import chromium_page, fill_form  # noqa: F401 (the fixture)
 
 PASSWORD = "a-long-unguessable-passphrase-csp"
 # Stands in for an Evidently file: its own inline script and style, as Evidently's have.
@@ -72,17 +72,7 @@ def test_it_works_under_the_csp_in_a_real_browser(
 
     # The form, and the result page with its factor bars.
     page.goto(live_server.url + "/")
-    page.fill("#id_Age", "20")
-    page.select_option("#id_Gender", "Female")
-    page.select_option("#id_Department", "Engineering")
-    page.fill("#id_CGPA", "2.3")
-    page.fill("#id_Study_Hours", "6")
-    page.fill("#id_Sleep_Duration", "4.5")
-    page.fill("#id_Social_Media_Hours", "5")
-    page.fill("#id_Physical_Activity", "10")
-    page.fill("#id_Stress_Level", "9")
-    page.check("#id_consent")  # kept, so that the result page has its own URL (issue 17)
-    page.click("button[type=submit].primary")
+    fill_form(page, consent=True)  # kept, so that the result page has its own URL (issue 17)
     page.wait_for_url(re.compile(r"/predictions/[0-9a-f-]{36}/$"))
     bars = page.locator(".factor-list .bar rect")
     assert bars.count() > 0

@@ -108,3 +108,18 @@ def test_it_shows_the_access_records_to_superusers_only(staff, counsellor, store
     root = get_user_model().objects.create_superuser("root", "root@example.org", "pw-rootroot")
     page = _client(root).get("/admin/privacy/accessrecord/")
     assert page.status_code == 200 and "counsellor" in page.content.decode()
+
+
+def test_it_hides_the_warnings_table_from_staff_without_the_permission(
+    staff, counsellor, active_model, features
+):
+    """The warnings quote the answers: their table (JSON fields read as tables) is hidden
+    with them."""
+    long_day = dict(features, Sleep_Duration=12, Study_Hours=8, Social_Media_Hours=6)
+    prediction = services.prediction_create(long_day, channel="api")
+    assert any(w["code"] == "implausible_day" for w in prediction.warnings)
+    url = f"/admin/predictions/prediction/{prediction.pk}/change/"
+    hidden = _client(staff).get(url).content.decode()
+    assert "implausible_day" not in hidden and "add up to 26" not in hidden
+    shown = _client(counsellor).get(url).content.decode()
+    assert 'class="mp-json"' in shown and "implausible_day" in shown and "add up to 26" in shown

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from predictions.models import Prediction
-from predictions.tests.test_browser import chromium_page  # noqa: F401 (the fixture)
+from predictions.tests.test_browser import chromium_page, fill_form  # noqa: F401 (the fixture)
 from privacy.models import Erasure
 
 
@@ -52,20 +52,7 @@ def test_it_lets_the_student_delete_the_answers_from_the_result_page(
 ):
     page = chromium_page
     page.goto(live_server.url + "/")
-    for selector, value in {
-        "#id_Age": "20",
-        "#id_CGPA": "3.1",
-        "#id_Study_Hours": "4",
-        "#id_Sleep_Duration": "6.5",
-        "#id_Social_Media_Hours": "3",
-        "#id_Physical_Activity": "45",
-        "#id_Stress_Level": "6",
-    }.items():
-        page.fill(selector, value)
-    page.select_option("#id_Gender", "Female")
-    page.select_option("#id_Department", "Science")
-    page.check("#id_consent")
-    page.click("button[type=submit].primary")
+    fill_form(page, consent=True)
     page.wait_for_url(re.compile(r"/predictions/[0-9a-f-]{36}/$"))
     prediction = Prediction.objects.get()
     page.click(".erase button[type=submit]")

@@ -1,5 +1,6 @@
 """Minimisation in the plumbing: no client address and no answer in the logs, the error
-reports or django-axes' records.
+reports or django-axes' records. The one log-scrubbing module: the services' and tasks' own
+lines (batch scoring, feedback, a monitoring run, a retrain, an export), then the whole run.
 
 The last test of every run (conftest.py sorts it last) greps every line the whole run logged,
 as both production formatters write it, plus the logs of the worker processes it started.
@@ -14,27 +15,15 @@ import re
 import pytest
 from axes.models import AccessAttempt
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 
-from mindpulse.testing import RUN_LOG
+from mindpulse.testing import DISTINCTIVE, RUN_LOG, SECRETS
 from predictions import services
 
 pytestmark = pytest.mark.django_db
 
 ADDRESS = "203.0.113.58"  # TEST-NET-3: no real client
-# Answers whose digits cannot appear in a log line by chance.
-DISTINCTIVE = {
-    "Age": 23,
-    "Gender": "Female",
-    "Department": "Engineering",
-    "CGPA": 3.1415926,
-    "Sleep_Duration": 6.2831853,
-    "Study_Hours": 2.7182818,
-    "Social_Media_Hours": 1.4142135,
-    "Physical_Activity": 47,
-    "Stress_Level": 6,
-}
-SECRETS = ("1415926", "2831853", "7182818", "4142135")
 # An IPv4 address that is not a server's (host:port, inside a URL, or libpq's `server at "IP"`).
 IPV4 = re.compile(r"(?<![\w.:/@-])(?<!at \")(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|:\d)")
 # A feature's name followed by a value, as a dict, JSON or key=value would print it.
@@ -74,6 +63,38 @@ def test_it_stores_a_pseudonym_not_the_address_in_the_login_records(db, settings
     assert AccessAttempt.objects.get().failures_since_start == 2  # the same client, counted
 
 
+def test_it_logs_no_answer_in_services_and_tasks(
+    active_model, reference_data, caplog, settings, tmp_path
+):
+    """Batch scoring, feedback (with the retrain trigger), a monitoring run and a retrain, at
+    DEBUG level: every line, as both formatters write it, is free of the answers."""
+    from monitoring import services as monitoring_services
+    from training import retrain
+
+    settings.RETRAIN_THRESHOLD = 1
+    settings.MIN_LABELLED_ROWS = 5
+    settings.RETRAIN_NICE = 0
+    caplog.set_level(logging.DEBUG)
+    before = len(RUN_LOG.lines)
+    predictions = services.prediction_create_many([DISTINCTIVE] * 40)
+    for prediction in predictions[:30]:
+        services.feedback_create(prediction_id=prediction.pk, actual=prediction.label)
+    monitoring_services.reports_run(trigger="test")
+    run = retrain.model_retrain(trigger="manual", force=True)
+    assert run.rows_production == 30
+    call_command("export_data", out=str(tmp_path), verbosity=0)
+
+    messages = {record.getMessage().split()[0] for record in caplog.records}
+    assert {"monitoring_run_finished", "retrain_candidate"} <= messages  # the services logged
+    lines = RUN_LOG.lines[before:]
+    assert any("retrain_candidate" in line for line in lines)  # ...and RUN_LOG has them
+    leaked = _leaks(lines)
+    assert not leaked, "\n".join(leaked[:5])
+    # ...while the answers did reach the files that are meant to hold them.
+    exported = (tmp_path / "prod_data.csv").read_text()
+    assert "3.1415926" in exported
+
+
 def test_it_logs_no_client_address_nor_answer_in_the_whole_run(
     active_model, caplog, tmp_path_factory, settings
 ):
@@ -110,7 +131,14 @@ def test_it_logs_no_client_address_nor_answer_in_the_whole_run(
         for line in path.read_text(errors="replace").splitlines()
     ]
     assert any("request" in line and "/api/predict" in line for line in lines)  # it captured
-    leaks = [
+    leaked = _leaks(lines)
+    assert not leaked, "\n".join(leaked[:5])
+
+
+def _leaks(lines: list[str]) -> list[str]:
+    """The lines that hold the test's address, an answer, any client address or a feature's
+    value."""
+    return [
         line
         for line in lines
         if ADDRESS in line
@@ -118,4 +146,3 @@ def test_it_logs_no_client_address_nor_answer_in_the_whole_run(
         or IPV4.search(line)
         or FEATURE_VALUE.search(line)
     ]
-    assert not leaks, "\n".join(leaks[:5])

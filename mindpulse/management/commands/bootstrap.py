@@ -29,14 +29,20 @@ class Command(BaseCommand):
             csv_path = os.environ.get("STUDENTS_CSV")
             if csv_path:
                 self._step(verbosity, f"Importing the students of {csv_path}...")
-                call_command("import_students", csv_path, verbosity=verbosity)
+                call_command("import_students", csv_path, verbosity=verbosity, **self._streams())
             else:
-                self._step(verbosity, f"Generating {rows:,} students (about 10 s)...")
-                call_command("generate_students", rows=rows, seed=42, verbosity=verbosity)
+                self._step(verbosity, f"Generating {rows:,} students...")
+                call_command(
+                    "generate_students", rows=rows, seed=42, verbosity=verbosity, **self._streams()
+                )
         if selectors.active_model_version() is None:
             self._step(verbosity, "Training three candidate models (about a minute)...")
-            call_command("train", verbosity=verbosity)
+            call_command("train", verbosity=verbosity, **self._streams())
         self._superuser(verbosity)
+
+    def _streams(self):
+        # The sub-commands write (and draw their progress bars) where this one does.
+        return {"stdout": self.stdout._out, "stderr": self.stderr._out}
 
     def _step(self, verbosity, message):
         if verbosity >= 1:

@@ -8,6 +8,7 @@ Without --out the rows are loaded into the reference dataset.
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mindpulse.progress import progress_bar, rows_callback
 from training import datagen, services
 
 
@@ -27,7 +28,12 @@ class Command(BaseCommand):
             if verbosity:
                 self.stdout.write(f"Wrote {rows} generated rows (seed {seed}) to {out}")
             return
-        dataset, created = services.dataset_generate(rows=rows, seed=seed)
+        with progress_bar(
+            self, total=rows, desc="Storing", unit="rows", verbosity=verbosity
+        ) as bar:
+            dataset, created = services.dataset_generate(
+                rows=rows, seed=seed, progress=rows_callback(bar)
+            )
         if verbosity:
             if created:
                 self.stdout.write(f"Loaded {dataset.rows_added} generated rows (seed {seed}).")

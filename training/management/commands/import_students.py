@@ -6,10 +6,9 @@ category or no label are skipped and counted; the same file imported twice adds
 nothing (files are identified by their sha256).
 """
 
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 
+from mindpulse.progress import progress_bar, rows_callback
 from training import services
 
 
@@ -20,13 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("path")
 
     def handle(self, *args, path, verbosity, **options):
-        def progress(done, total):
-            if verbosity and sys.stdout.isatty():
-                self.stdout.write(f"\r  {done:>7}/{total} rows", ending="")
-                self.stdout.flush()
-
         try:
-            dataset, created = services.dataset_import_csv(path, progress=progress)
+            with progress_bar(
+                self, total=None, desc="Storing", unit="rows", verbosity=verbosity
+            ) as bar:
+                dataset, created = services.dataset_import_csv(path, progress=rows_callback(bar))
         except FileNotFoundError:
             raise CommandError(f"No such file: {path}") from None
         except (ValueError, UnicodeDecodeError) as exc:
@@ -36,9 +33,7 @@ class Command(BaseCommand):
         if not created:
             self.stdout.write(f"Already imported as {dataset}; nothing added.")
             return
-        self.stdout.write(
-            f"\nImported {dataset.rows_added} of {dataset.rows_read} rows from {path}"
-        )
+        self.stdout.write(f"Imported {dataset.rows_added} of {dataset.rows_read} rows from {path}")
         for reason, count in dataset.skipped.items():
             self.stdout.write(f"  skipped {count} rows: {reason}")
         for column, count in dataset.missing.items():

@@ -7,7 +7,8 @@ also use production feedback go through `manage.py retrain`.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from training import services
+from mindpulse.progress import progress_bar, write_line
+from training import pipeline, services
 
 
 class Command(BaseCommand):
@@ -15,16 +16,26 @@ class Command(BaseCommand):
 
     def handle(self, *args, verbosity, **options):
         def progress(algorithm, result):
+            bar.update(1)
             if verbosity:
                 m = result.test_metrics
-                self.stdout.write(
+                write_line(
+                    self,
+                    bar,
                     f"  {algorithm:<20} fit {result.fit_seconds:6.1f}s  "
                     f"roc_auc {m['roc_auc']:.3f}  f1 {m['f1']:.3f}  "
-                    f"threshold {result.threshold:.3f}"
+                    f"threshold {result.threshold:.3f}",
                 )
 
         try:
-            version = services.model_train_initial(progress=progress)
+            with progress_bar(
+                self,
+                total=len(pipeline.ALGORITHMS),
+                desc="Training",
+                unit="model",
+                verbosity=verbosity,
+            ) as bar:
+                version = services.model_train_initial(progress=progress)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         if verbosity:
