@@ -11,6 +11,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -165,3 +166,12 @@ def modified_at(alias: str | Storage, name: str) -> datetime:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def name_from_path(value: str, base) -> str:
+    """A storage name for what an older row may hold: an absolute path of a host becomes its
+    path relative to `base` (the folder setting), or its file name when it lies elsewhere."""
+    if not value or not os.path.isabs(value):
+        return value
+    path, folder = Path(value), Path(base)
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.name
