@@ -77,7 +77,7 @@ class MonitoringReport(models.Model):
     html_path = models.CharField(
         max_length=255,
         blank=True,
-        help_text=_("Relative to REPORTS_DIR."),
+        help_text=_('Name in the "reports" storage.'),
         verbose_name=_("html path"),
     )
     duration_seconds = models.FloatField(null=True, blank=True, verbose_name=_("duration seconds"))

@@ -122,13 +122,15 @@ class ModelVersion(models.Model):
     seed = models.IntegerField(verbose_name=_("seed"))
     library_versions = models.JSONField(default=dict, verbose_name=_("library versions"))
     artifact_path = models.CharField(
-        max_length=255, help_text=_("Relative to ARTIFACTS_DIR."), verbose_name=_("artifact path")
+        max_length=255,
+        help_text=_('Name in the "artifacts" storage (not a path of a host).'),
+        verbose_name=_("artifact path"),
     )
     artifact_sha256 = models.CharField(max_length=64)
     artifact_size = models.PositiveBigIntegerField(verbose_name=_("artifact size"))
     reference_path = models.CharField(
         max_length=255,
-        help_text=_("Training data and held-out predictions (ARTIFACTS_DIR)."),
+        help_text=_('Training rows and held-out scores: name in the "artifacts" storage.'),
         verbose_name=_("reference path"),
     )
     reference_sha256 = models.CharField(max_length=64)
@@ -281,7 +283,12 @@ class RetrainRun(models.Model):
     duplicates_removed = models.PositiveIntegerField(
         default=0, verbose_name=_("duplicates removed")
     )
-    archive_path = models.CharField(max_length=255, blank=True, verbose_name=_("archive path"))
+    archive_path = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=_('Name in the "archive" storage.'),
+        verbose_name=_("archive path"),
+    )
     task_id = models.CharField(max_length=255, blank=True, verbose_name=_("task id"))
     error = models.TextField(blank=True, verbose_name=_("error"))
     queued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("queued at"))

@@ -246,7 +246,7 @@ def _serve(clone: Path, env: dict, port: int) -> subprocess.Popen:
     return subprocess.Popen(
         [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
         cwd=clone,
-        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
+        env={**env, "WEB_WORKERS": "1"},  # ops/gunicorn.conf.py: one web process is enough here
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
