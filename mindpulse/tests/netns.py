@@ -74,6 +74,12 @@ class Host:
         self.processes.append(process)
         return process
 
+    def routes(self) -> list[str]:
+        done = subprocess.run(
+            ["ip", "-n", self.namespace, "-4", "route"], capture_output=True, text=True
+        )
+        return [" ".join(line.split()[:3]) for line in done.stdout.splitlines()]
+
     def pids(self) -> list[int]:
         done = subprocess.run(
             ["ip", "netns", "pids", self.namespace], capture_output=True, text=True
