@@ -11,5 +11,5 @@ COPY . .
 RUN useradd --create-home mindpulse && mkdir -p /app/var /app/artifacts && chown -R mindpulse /app/var /app/artifacts
 USER mindpulse
 EXPOSE 8000
-# gunicorn.conf.py: the settings `make bench` measured (4 gthread workers of 2 threads).
-CMD ["gunicorn", "mindpulse.wsgi", "--config=/app/gunicorn.conf.py", "--bind=0.0.0.0:8000"]
+# ops/gunicorn.conf.py: the settings `make bench` measured (4 gthread workers of 2 threads).
+CMD ["gunicorn", "mindpulse.wsgi", "--config=/app/ops/gunicorn.conf.py", "--bind=0.0.0.0:8000"]

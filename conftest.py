@@ -23,6 +23,7 @@ def _isolated_files(settings, tmp_path):
     settings.REPORTS_DIR = tmp_path / "reports"
     settings.ARCHIVE_DIR = tmp_path / "archive"
     settings.EXPORTS_DIR = tmp_path / "exports"
+    settings.MODEL_CACHE_DIR = tmp_path / "model-cache"
     settings.ACTIVE_MODEL_CHECK_SECONDS = 0
     from training import serving
 
@@ -38,6 +39,21 @@ def trained_outcome():
 
     frame = datagen.generate_students(3000, seed=7)
     return pipeline.train_candidates(frame, seed=42, metric="roc_auc", n_jobs=1)
+
+
+DATABASE_STORAGES = {
+    alias: {"BACKEND": "filestore.postgres.PostgresBlobStorage", "OPTIONS": {"namespace": alias}}
+    for alias in ("artifacts", "reports", "archive")
+}
+
+
+@pytest.fixture
+def database_storages(settings):
+    """Model files, reports and archives in the database (STORAGE_BACKEND=postgres); the
+    local folders stay empty. Worker processes started by start_worker() follow."""
+    settings.STORAGE_BACKEND = "postgres"
+    settings.STORAGES = {**settings.STORAGES, **DATABASE_STORAGES}
+    yield
 
 
 @pytest.fixture
@@ -85,12 +101,16 @@ def celery_queues(transactional_db, settings):
     app.conf.task_default_queue = previous_queue
 
 
-def start_worker(settings, queues: dict, consume: list[str], *, name: str = "worker", extra=()):
+def start_worker(
+    settings, queues: dict, consume: list[str], *, name: str = "worker", extra=(), folders=None
+):
     """Start a real Celery worker process consuming the `consume` kinds of `queues`.
 
-    The worker uses the test database and the test's artifact and report folders. Returns a
+    The worker uses the test database, the test's storage backend and the test's artifact and
+    report folders (or its own under `folders`, as another host would). Returns a
     WorkerHandle; stop() it.
     """
+    base = Path(folders) if folders else None
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mindpulse.settings.test",
@@ -98,10 +118,12 @@ def start_worker(settings, queues: dict, consume: list[str], *, name: str = "wor
         "CELERY_TASK_DEFAULT_QUEUE": queues["default"],
         "CELERY_TRAINING_QUEUE": queues["training"],
         "CELERY_MONITORING_QUEUE": queues["monitoring"],
-        "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
-        "REPORTS_DIR": str(settings.REPORTS_DIR),
-        "ARCHIVE_DIR": str(settings.ARCHIVE_DIR),
-        "EXPORTS_DIR": str(settings.EXPORTS_DIR),
+        "ARTIFACTS_DIR": str(base / "artifacts" if base else settings.ARTIFACTS_DIR),
+        "REPORTS_DIR": str(base / "reports" if base else settings.REPORTS_DIR),
+        "ARCHIVE_DIR": str(base / "archive" if base else settings.ARCHIVE_DIR),
+        "EXPORTS_DIR": str(base / "exports" if base else settings.EXPORTS_DIR),
+        "MODEL_CACHE_DIR": str(base / "model-cache" if base else settings.MODEL_CACHE_DIR),
+        "STORAGE_BACKEND": settings.STORAGE_BACKEND,
         "SECRET_KEY": settings.SECRET_KEY,
     }
     log = settings.ARTIFACTS_DIR.parent / f"{name}.log"

@@ -113,7 +113,7 @@ class Bench:
         self.stop_web()
         workers, _, threads = config.partition("x")
         # Exactly the command line that Docker, docker-compose and `manage.py serve` run
-        # (gunicorn.conf.py); only the worker and thread counts under comparison differ.
+        # (ops/gunicorn.conf.py); only the worker and thread counts under comparison differ.
         from mindpulse.management.commands.serve import web_command
 
         args = web_command(bin_dir=str(Path(self.python).parent), host="127.0.0.1", port=self.port)

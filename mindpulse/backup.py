@@ -48,6 +48,9 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
+from filestore import files
+from filestore.postgres import PostgresBlobStorage
+
 FORMAT_VERSION = 2  # 1: unencrypted (refused by restore)
 ENCRYPTION = "fernet-chunks-1mib"
 MAGIC = b"MINDPULSE-FERNET-1\n"
@@ -257,8 +260,7 @@ def _by_app(applied) -> dict[str, list[str]]:
 
 
 def _copy_model_files(versions: list[dict], root: Path) -> list[dict]:
-    source_dir = Path(settings.ARTIFACTS_DIR)
-    files, problems = [], []
+    entries, problems = [], []
     for version in versions:
         for kind, name, expected in (
             ("artifact", version["artifact_path"], version["artifact_sha256"]),
@@ -268,7 +270,7 @@ def _copy_model_files(versions: list[dict], root: Path) -> list[dict]:
                 continue
             relative = _safe_relative(f"artifacts/{name}")
             try:
-                digest, size = _copy_hashing(source_dir / name, root / relative)
+                digest, size = _copy_hashing(files.ARTIFACTS, name, root / relative)
             except OSError as exc:
                 problems.append(f"v{version['version']} {kind} {name}: {exc.strerror or exc}")
                 continue
@@ -277,31 +279,28 @@ def _copy_model_files(versions: list[dict], root: Path) -> list[dict]:
                     f"v{version['version']} {kind} {name}: sha256 {digest[:12]}… differs from "
                     f"the registry's {expected[:12]}…"
                 )
-            files.append({"path": str(relative), "sha256": digest, "size": size, "kind": kind})
+            entries.append({"path": str(relative), "sha256": digest, "size": size, "kind": kind})
     if problems:
         raise BackupError(
             "Model files are missing or altered; a backup of them could not restore the "
             "models:\n  " + "\n  ".join(problems)
         )
-    return files
+    return entries
 
 
 def _copy_reports(root: Path) -> list[dict]:
-    base = Path(settings.REPORTS_DIR)
-    files = []
-    for path in sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []:
-        if path.name.endswith(".part"):
-            continue  # a report being written right now
-        relative = _safe_relative(f"reports/{path.relative_to(base).as_posix()}")
-        digest, size = _copy_hashing(path, root / relative)
-        files.append({"path": str(relative), "sha256": digest, "size": size, "kind": "report"})
-    return files
+    entries = []
+    for name in sorted(files.walk(files.REPORTS)):
+        relative = _safe_relative(f"reports/{name}")
+        digest, size = _copy_hashing(files.REPORTS, name, root / relative)
+        entries.append({"path": str(relative), "sha256": digest, "size": size, "kind": "report"})
+    return entries
 
 
-def _copy_hashing(source: Path, destination: Path) -> tuple[str, int]:
+def _copy_hashing(alias: str, name: str, destination: Path) -> tuple[str, int]:
     destination.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
-    with open(source, "rb") as reader, open(destination, "xb") as writer:
+    with files.open_file(alias, name) as reader, open(destination, "xb") as writer:
         while chunk := reader.read(_CHUNK):
             digest.update(chunk)
             writer.write(chunk)
@@ -437,9 +436,9 @@ def _restore_clear(root: Path, clear: Path, manifest: dict, fernet, *, dry_run: 
     root = clear
     _check_migrations_known(manifest["migrations"])
     _check_database_empty()
-    plan = _plan_files(manifest["files"])
+    plan, deferred = _plan_files(manifest["files"])
     if dry_run:
-        return {"checked": True, "files": len(plan), "counts": manifest["counts"]}
+        return {"checked": True, "files": len(plan) + len(deferred), "counts": manifest["counts"]}
 
     dump = root / manifest["database"]["file"]
     connection.close()
@@ -452,11 +451,10 @@ def _restore_clear(root: Path, clear: Path, manifest: dict, fernet, *, dry_run: 
         _restore_sqlite(dump)
     connection.close()
 
+    migrated = _migrate_if_needed()  # first: the database storage's tables may be newer
     copied = 0
-    for source, destination in plan:
-        _place(root / source, destination)
-        copied += 1
-    migrated = _migrate_if_needed()
+    for source, alias, name, sha256 in [*plan, *deferred]:
+        copied += _place(root / source, alias, name, sha256)
     counts = _orm_state().counts
     if counts != manifest["counts"]:
         raise BackupError(f"Row counts differ after restore: {counts} vs {manifest['counts']}.")
@@ -487,33 +485,45 @@ def _check_database_empty() -> None:
         )
 
 
-def _plan_files(files: list[dict]) -> list[tuple[str, Path]]:
-    """(source in the backup, destination) of each file; refuses a different existing file."""
-    plan, conflicts = [], []
-    bases = {"artifacts": Path(settings.ARTIFACTS_DIR), "reports": Path(settings.REPORTS_DIR)}
-    for entry in files:
+def _plan_files(entries: list[dict]) -> tuple[list[tuple[str, str, str]], list[tuple]]:
+    """(source in the backup, storage alias, name) of each file to place now, and of those
+    whose storage is the database itself (they come back with it, checked after it).
+
+    Refuses a different file already stored where a backup's file goes.
+    """
+    plan, deferred, conflicts = [], [], []
+    for entry in entries:
         relative = _safe_relative(entry["path"])
-        destination = bases[relative.parts[0]].joinpath(*relative.parts[1:])
-        if destination.exists():
-            if _hash(destination)[0] != entry["sha256"]:
-                conflicts.append(str(destination))
+        alias, name = relative.parts[0], "/".join(relative.parts[1:])
+        step = (str(relative), alias, name, entry["sha256"])
+        if _in_database(alias):
+            deferred.append(step)
+            continue
+        if files.exists(alias, name):
+            if files.sha256_of(alias, name) != entry["sha256"]:
+                conflicts.append(f"{alias}:{name}")
             continue  # the same file is already there
-        plan.append((str(relative), destination))
+        plan.append(step)
     if conflicts:
         raise BackupError(
             "Different files already exist where the backup's files go; nothing was restored "
             "(move them away first):\n  " + "\n  ".join(conflicts)
         )
-    return plan
+    return plan, deferred
 
 
-def _place(source: Path, destination: Path) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    part = destination.with_name(f".{destination.name}.restore.part")
-    shutil.copyfile(source, part)
-    with open(part, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(part, destination)
+def _in_database(alias: str) -> bool:
+    return isinstance(files.storage(alias), PostgresBlobStorage)
+
+
+def _place(source: Path, alias: str, name: str, sha256: str) -> int:
+    """Store one file of the backup unless the same bytes are stored already; 1 if stored."""
+    if files.exists(alias, name):
+        if files.sha256_of(alias, name) != sha256:
+            raise BackupError(f"{alias}:{name} differs from the backup's file after the restore.")
+        return 0
+    files.save_path(alias, name, source)
+    return 1
 
 
 def _restore_sqlite(dump: Path) -> None:

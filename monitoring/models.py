@@ -60,7 +60,9 @@ class MonitoringReport(models.Model):
     reference_rows = models.PositiveIntegerField(default=0)
     current_rows = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True)
-    html_path = models.CharField(max_length=255, blank=True, help_text="Relative to REPORTS_DIR.")
+    html_path = models.CharField(
+        max_length=255, blank=True, help_text='Name in the "reports" storage.'
+    )
     duration_seconds = models.FloatField(null=True, blank=True)
     reason = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
-from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files import File
 from django.db.models import Count, Max
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+
+from filestore import files
 
 from .models import MonitoringReport, MonitoringRun
 
@@ -17,25 +19,39 @@ OK = MonitoringReport.Status.OK
 SKIPPED = MonitoringReport.Status.SKIPPED
 
 
-def report_path(relative: str) -> Path | None:
-    """The absolute path of a report file, or None unless it lies inside REPORTS_DIR.
+def report_name(relative: str) -> str | None:
+    """`relative` when the reports storage accepts it as one of its names, else None.
 
-    `html_path` comes from the database; resolving it (symlinks included) and requiring the
-    result to stay under REPORTS_DIR means no row can make a view serve another file.
+    `html_path` comes from the database; the storage refuses a name that leaves it (".." or
+    an absolute path; in a local folder, a symlink out of it too), so no row can make a view
+    serve another file.
     """
     if not relative:
         return None
-    base = Path(settings.REPORTS_DIR).resolve()
-    path = (base / relative).resolve()
-    if path == base or not path.is_relative_to(base):
+    try:
+        files.exists(files.REPORTS, relative)
+    except SuspiciousFileOperation:
         return None
-    return path
+    return relative
 
 
-def report_file(report: MonitoringReport) -> Path | None:
-    """The report's HTML file when it exists inside REPORTS_DIR."""
-    path = report_path(report.html_path)
-    return path if path is not None and path.is_file() else None
+def report_file(report: MonitoringReport) -> File | None:
+    """The report's HTML, open for reading, when the reports storage holds it (close it)."""
+    name = report_name(report.html_path)
+    if name is None:
+        return None
+    try:
+        return files.open_file(files.REPORTS, name)
+    except (OSError, SuspiciousFileOperation):
+        return None
+
+
+def report_exists(report: MonitoringReport) -> bool:
+    name = report_name(report.html_path)
+    try:
+        return name is not None and files.exists(files.REPORTS, name)
+    except SuspiciousFileOperation:
+        return False
 
 
 def last_successful_window_end() -> datetime | None:

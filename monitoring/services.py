@@ -8,7 +8,9 @@ HTML files in step with them.
 
 from __future__ import annotations
 
+import io
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +23,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from filestore import files
 from predictions import selectors as prediction_selectors
-from training import artifacts, fairness
+from training import fairness
 from training import selectors as training_selectors
 from training.features import FEATURE_NAMES, TARGET
 from training.models import ModelVersion
@@ -199,18 +202,15 @@ def load_reference(version: ModelVersion) -> pd.DataFrame:
     """The version's reference parquet, verified against its recorded sha256 before reading."""
     if not version.reference_path:
         raise ReferenceFileError(f"Model v{version.version} has no reference file.")
-    path = Path(settings.ARTIFACTS_DIR) / version.reference_path
     try:
-        digest = artifacts.sha256_file(path)
+        data = files.read_verified(
+            files.ARTIFACTS, version.reference_path, version.reference_sha256
+        )
     except OSError as exc:
         raise ReferenceFileError(f"Reference file of v{version.version}: {exc}") from None
-    if digest != version.reference_sha256:
-        raise ReferenceFileError(
-            f"Reference file {version.reference_path} of v{version.version} does not match its "
-            f"recorded sha256 (expected {version.reference_sha256[:12]}…, found {digest[:12]}…): "
-            "refused."
-        )
-    frame = pd.read_parquet(path)
+    except files.VerificationError as exc:
+        raise ReferenceFileError(f"Reference file {exc} (v{version.version}).") from None
+    frame = pd.read_parquet(io.BytesIO(data))
     missing = [c for c in (*FEATURE_NAMES, TARGET) if c not in frame.columns]
     if missing:
         raise ReferenceFileError(f"Reference of v{version.version} lacks {', '.join(missing)}.")
@@ -232,7 +232,9 @@ def _report(
         model_version=inputs.version,
     )
     relative = f"{kind}/{inputs.window_end:%Y%m%d-%H%M%S}-run{run.pk}.html"
-    path = Path(settings.REPORTS_DIR) / relative
+    # Evidently writes to a local file; the reports storage receives it once it is complete.
+    scratch = tempfile.TemporaryDirectory(prefix="mindpulse-report-")
+    path = Path(scratch.name) / "report.html"
     started = time.perf_counter()
     try:
         # REPORTS_HTML off: the same Evidently run gives the figures, no HTML is rendered.
@@ -250,22 +252,34 @@ def _report(
         report.error = "Stopped by the soft time limit (CELERY_TASK_SOFT_TIME_LIMIT)."
         report.duration_seconds = round(time.perf_counter() - started, 3)
         report.save()
-        path.unlink(missing_ok=True)
         raise
     except Exception as exc:  # recorded on the row; the two other reports still run
         logger.exception("monitoring_report_failed run=%s kind=%s", run.pk, kind)
         report.status = MonitoringReport.Status.FAILED
         report.error = f"{type(exc).__name__}: {exc}"
-        path.unlink(missing_ok=True)
     else:
         report.status = MonitoringReport.Status.OK
         report.summary = summary
         report.reference_rows = reference_rows
         report.current_rows = current_rows
-        report.html_path = relative if path.exists() else ""
+        report.html_path = _store_html(path, relative, run, kind)
+    finally:
+        scratch.cleanup()
     report.duration_seconds = round(time.perf_counter() - started, 3)
     report.save()
     return report
+
+
+def _store_html(path: Path, relative: str, run: MonitoringRun, kind: str) -> str:
+    """Put the finished HTML into the reports storage; its name there, or "" without one."""
+    if not path.exists():
+        return ""
+    try:
+        files.save_path(files.REPORTS, relative, path)
+    except Exception:  # the figures and alerts stand without the HTML
+        logger.exception("monitoring_report_html_not_stored run=%s kind=%s", run.pk, kind)
+        return ""
+    return relative
 
 
 def _require_production(inputs: RunInputs) -> None:
@@ -434,14 +448,14 @@ def reports_prune(*, keep: int | None = None) -> int:
 
 def _delete_files(relative_paths: list[str]) -> None:
     for relative in relative_paths:
-        path = selectors.report_path(relative)
-        if path is None:
+        name = selectors.report_name(relative)
+        if name is None:
             logger.warning("monitoring_report_file_outside_reports_dir path=%r", relative)
             continue
         try:
-            path.unlink(missing_ok=True)  # already gone is fine
+            files.delete(files.REPORTS, name)  # already gone is fine
         except OSError:
-            logger.exception("monitoring_report_file_not_deleted path=%s", path)
+            logger.exception("monitoring_report_file_not_deleted path=%s", name)
 
 
 # --- Scheduling --------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def report_page(request, pk: int):
             title=str(report),
             report=report,
             headline=selectors.headline(report),
-            has_file=selectors.report_file(report) is not None,
+            has_file=selectors.report_exists(report),
         ),
     )
 
@@ -66,12 +66,12 @@ def report_page(request, pk: int):
 def report_html(request, pk: int):
     """The Evidently HTML file itself (it embeds its own JavaScript)."""
     report = get_object_or_404(MonitoringReport, pk=pk)
-    path = selectors.report_file(report)
-    if path is None:
+    handle = selectors.report_file(report)
+    if handle is None:
         if report.html_path:
             logger.warning("monitoring_report_file_refused report=%s path=%r", pk, report.html_path)
         raise Http404("This report has no HTML file.")
-    response = FileResponse(path.open("rb"), content_type="text/html; charset=utf-8")
+    response = FileResponse(handle, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = REPORT_CSP
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"

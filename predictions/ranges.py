@@ -8,18 +8,17 @@ warnings) rather than a failed prediction; it is logged once.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import threading
 import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from django.conf import settings
 
-from training import artifacts
+from filestore import files
 from training.features import BY_NAME, CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from training.models import ModelVersion
 
@@ -92,11 +91,11 @@ def ranges_for(loaded) -> TrainingRanges:
 
 
 def _read(row: ModelVersion) -> TrainingRanges:
-    path = Path(settings.ARTIFACTS_DIR) / row.reference_path
     try:
-        if artifacts.sha256_file(path) != row.reference_sha256:
-            raise ValueError("sha256 mismatch")
-        frame = pd.read_parquet(path, columns=[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES, "split"])
+        data = files.read_verified(files.ARTIFACTS, row.reference_path, row.reference_sha256)
+        frame = pd.read_parquet(
+            io.BytesIO(data), columns=[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES, "split"]
+        )
     except (OSError, ValueError) as exc:
         logger.warning("training_ranges_unavailable version_id=%s error=%s", row.pk, exc)
         return TrainingRanges()

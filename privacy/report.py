@@ -7,13 +7,14 @@ erasures, access records and retention runs of a period.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from filestore import files
+from filestore.local import SettingDirStorage
 from monitoring.models import MonitoringReport
 from predictions.models import Feedback, Prediction
 
@@ -57,8 +58,8 @@ def privacy_report(*, since: datetime | None = None, now: datetime | None = None
             Prediction.objects.values_list("consent").annotate(n=Count("pk")).order_by()
         ),
         "files": {
-            "archives": _files(Path(settings.ARCHIVE_DIR)),
-            "exports": _files(Path(settings.EXPORTS_DIR)),
+            "archives": _files(files.storage(files.ARCHIVE)),
+            "exports": _files(SettingDirStorage("EXPORTS_DIR")),
             "report_html": MonitoringReport.objects.exclude(html_path="").count(),
         },
         "retention": {
@@ -91,12 +92,12 @@ def _band_label(low: int, high: int | None) -> str:
     return f"{low}+ days" if high is None else f"{low}-{high} days"
 
 
-def _files(directory: Path) -> dict:
-    files = [p for p in directory.rglob("*") if p.is_file()] if directory.is_dir() else []
-    oldest = min((p.stat().st_mtime for p in files), default=None)
+def _files(storage) -> dict:
+    names = list(files.walk(storage))
+    oldest = min((files.modified_at(storage, name) for name in names), default=None)
     return {
-        "count": len(files),
-        "oldest": None if oldest is None else datetime.fromtimestamp(oldest, tz=timezone.utc),
+        "count": len(names),
+        "oldest": None if oldest is None else oldest.astimezone(UTC),
     }
 
 

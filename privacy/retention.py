@@ -17,17 +17,17 @@ One function, retention_run(), serves the daily beat task (privacy.tasks.retenti
 from __future__ import annotations
 
 import csv
+import io
 import logging
-import os
-import tempfile
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from filestore import files
+from filestore.local import SettingDirStorage
 from monitoring import selectors as monitoring_selectors
 from monitoring.models import MonitoringReport
 from predictions.models import Feedback, Prediction
@@ -80,9 +80,11 @@ def _apply(now: datetime, *, dry_run: bool) -> dict:
             Erasure.objects.filter(pk__in=[e.pk for e in pending]).update(purged_at=now)
             transaction.on_commit(lambda: _unlink_reports(report_paths))
     actions["erasures_purged"] = 0 if dry_run else len(pending)
-    for label, directory in (("archives", settings.ARCHIVE_DIR), ("exports", settings.EXPORTS_DIR)):
+    # Exports are written on this host by an operator's command: a folder, not a storage.
+    exports = SettingDirStorage("EXPORTS_DIR")
+    for label, storage in (("archives", files.storage(files.ARCHIVE)), ("exports", exports)):
         deleted, purged_rows, without_ids = _expire_files(
-            Path(directory), files_cutoff, erased, dry_run=dry_run
+            storage, files_cutoff, erased, dry_run=dry_run
         )
         actions[f"{label}_deleted"] = deleted
         actions[f"{label}_rows_purged"] = purged_rows
@@ -123,29 +125,24 @@ def _expire_report_files(raw_cutoff, pending, *, dry_run: bool, actions: dict) -
 
 def _unlink_reports(paths: list[str]) -> None:
     for relative in paths:
-        path = monitoring_selectors.report_path(relative)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        name = monitoring_selectors.report_name(relative)
+        if name is not None:
+            files.delete(files.REPORTS, name)
 
 
 def _expire_files(
-    directory: Path, cutoff: datetime, erased: set[str], *, dry_run: bool
+    storage, cutoff: datetime, erased: set[str], *, dry_run: bool
 ) -> tuple[int, int, int]:
-    """(files deleted, erased rows removed, CSV files without an id column) in `directory`."""
-    if not directory.is_dir():
-        return 0, 0, 0
+    """(files deleted, erased rows removed, CSV files without an id column) in `storage`."""
     deleted = purged = without_ids = 0
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        if path.name.endswith(".part"):
-            continue  # being written right now
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=cutoff.tzinfo)
-        if modified < cutoff:
+    for name in sorted(files.walk(storage)):
+        if files.modified_at(storage, name) < cutoff:
             deleted += 1
             if not dry_run:
-                path.unlink(missing_ok=True)
+                files.delete(storage, name)
             continue
-        if erased and path.suffix == ".csv":
-            removed = _purge_csv(path, erased, dry_run=dry_run)
+        if erased and name.endswith(".csv"):
+            removed = _purge_csv(storage, name, erased, dry_run=dry_run)
             if removed is None:
                 without_ids += 1
             else:
@@ -153,37 +150,24 @@ def _expire_files(
     return deleted, purged, without_ids
 
 
-def _purge_csv(path: Path, erased: set[str], *, dry_run: bool) -> int | None:
-    """Rewrite the CSV without the rows of erased predictions; None when it has no id column."""
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        column = next((header.index(c) for c in ID_COLUMNS if header and c in header), None)
-        if column is None:
-            return None
-        rows = list(reader)
+def _purge_csv(storage, name: str, erased: set[str], *, dry_run: bool) -> int | None:
+    """Rewrite the CSV without the rows of erased predictions; None when it has no id column.
+
+    The file keeps its age (files.replace): a purge must not extend its retention.
+    """
+    text = files.read_bytes(storage, name).decode()
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    column = next((header.index(c) for c in ID_COLUMNS if header and c in header), None)
+    if column is None:
+        return None
+    rows = list(reader)
     kept = [row for row in rows if len(row) <= column or row[column] not in erased]
     removed = len(rows) - len(kept)
     if removed and not dry_run:
-        _rewrite(path, header, kept)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(kept)
+        files.replace(storage, name, buffer.getvalue().encode())
     return removed
-
-
-def _rewrite(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    stat = path.stat()
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed or deleted
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False, newline=""
-    )
-    try:
-        with handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # The file keeps its age: a purge must not extend its retention.
-        os.utime(handle.name, (stat.st_atime, stat.st_mtime))
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise

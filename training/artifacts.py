@@ -72,16 +72,23 @@ def write_artifact(
     The payload is checked first (ValueError), so an artifact that load_artifact() would
     refuse is never written. FileExistsError is raised if the final file already exists.
     """
+    final = Path(directory) / name
+    sha256, size = atomic_write_bytes(final, dump_artifact(payload, name=name))
+    return final, sha256, size
+
+
+def dump_artifact(payload: dict[str, Any], *, name: str = "artifact") -> bytes:
+    """The bytes of an artifact, after checking the payload (ValueError when it is invalid).
+
+    Dumping to memory first means a payload that cannot be pickled stores nothing at all.
+    """
     try:
         _check_payload(payload, source=f"payload for {name}")
     except ArtifactError as exc:
         raise ValueError(str(exc)) from None
-    # Dumping to memory first means a payload that cannot be pickled leaves no file at all.
     buffer = io.BytesIO()
     joblib.dump(payload, buffer)
-    final = Path(directory) / name
-    sha256, size = atomic_write_bytes(final, buffer.getvalue())
-    return final, sha256, size
+    return buffer.getvalue()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> tuple[str, int]:
@@ -138,28 +145,43 @@ def load_artifact(path: str | Path, expected_sha256: str) -> dict[str, Any]:
     ArtifactError if the file is missing, the hash differs, or the payload is malformed.
     """
     path = Path(path)
-    expected = str(expected_sha256 or "").strip().lower()
-    if not _SHA256_HEX.fullmatch(expected):
-        raise ArtifactError(f"artifact {path}: expected sha256 {expected_sha256!r} is not a hash")
     try:
         data = path.read_bytes()
     except OSError as exc:
+        _check_expected(expected_sha256, source=f"artifact {path}")
         raise ArtifactError(f"artifact {path} cannot be read: {exc}") from exc
+    return load_artifact_bytes(data, expected_sha256, source=f"artifact {path}")
+
+
+def load_artifact_bytes(data: bytes, expected_sha256: str, *, source: str) -> dict[str, Any]:
+    """Verify `data` against `expected_sha256`, then unpickle those same bytes.
+
+    The caller read the file once (from any storage); nothing is read again between the
+    check and the load. Raises ArtifactError if the hash differs or the payload is malformed.
+    """
+    expected = _check_expected(expected_sha256, source=source)
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ArtifactError(
-            f"artifact {path} failed verification: expected sha256 {expected}, "
+            f"{source} failed verification: expected sha256 {expected}, "
             f"file has {actual} ({len(data)} bytes); refusing to load it"
         )
     try:
         payload = joblib.load(io.BytesIO(data))
     except Exception as exc:  # a verified file that will not load: most likely a library mismatch
         raise ArtifactError(
-            f"artifact {path} matches its hash but cannot be loaded ({exc!r}); "
+            f"{source} matches its hash but cannot be loaded ({exc!r}); "
             f"running {library_versions()}"
         ) from exc
-    _check_payload(payload, source=f"artifact {path}")
+    _check_payload(payload, source=source)
     return payload
+
+
+def _check_expected(expected_sha256: str, *, source: str) -> str:
+    expected = str(expected_sha256 or "").strip().lower()
+    if not _SHA256_HEX.fullmatch(expected):
+        raise ArtifactError(f"{source}: expected sha256 {expected_sha256!r} is not a hash")
+    return expected
 
 
 def _check_payload(payload: Any, *, source: str) -> None:

@@ -28,12 +28,14 @@ refused challenger stays registered; staff can still put it in service from the 
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
+
+from filestore import files
 
 from . import artifacts, fairness, pipeline, serving, uncertainty
 from .features import CATEGORICAL_FEATURES, FEATURE_NAMES
@@ -186,11 +188,11 @@ def unseen_rows(champion: ModelVersion, split: pipeline.DatasetSplit) -> tuple[n
     """Mask of the test rows whose features the champion never saw in training or validation."""
     total = len(split.y_test)
     everything = np.ones(total, dtype=bool)
-    path = Path(settings.ARTIFACTS_DIR) / champion.reference_path
     try:
-        if artifacts.sha256_file(path) != champion.reference_sha256:
-            raise ValueError("its sha256 does not match the registry")
-        seen = pd.read_parquet(path, columns=[*FEATURE_NAMES, "split"])
+        data = files.read_verified(
+            files.ARTIFACTS, champion.reference_path, champion.reference_sha256
+        )
+        seen = pd.read_parquet(io.BytesIO(data), columns=[*FEATURE_NAMES, "split"])
     except (OSError, ValueError) as exc:
         return everything, (
             f"the training rows of v{champion.version} cannot be read ({exc}): compared on all "

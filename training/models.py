@@ -88,11 +88,14 @@ class ModelVersion(models.Model):
     data_fingerprint = models.CharField(max_length=64)
     seed = models.IntegerField()
     library_versions = models.JSONField(default=dict)
-    artifact_path = models.CharField(max_length=255, help_text="Relative to ARTIFACTS_DIR.")
+    artifact_path = models.CharField(
+        max_length=255, help_text='Name in the "artifacts" storage (not a path of a host).'
+    )
     artifact_sha256 = models.CharField(max_length=64)
     artifact_size = models.PositiveBigIntegerField()
     reference_path = models.CharField(
-        max_length=255, help_text="Training data and held-out predictions (ARTIFACTS_DIR)."
+        max_length=255,
+        help_text='Training rows and held-out scores: name in the "artifacts" storage.',
     )
     reference_sha256 = models.CharField(max_length=64)
     run = models.ForeignKey(
@@ -188,7 +191,9 @@ class RetrainRun(models.Model):
     rows_production = models.PositiveIntegerField(default=0)
     rows_merged = models.PositiveIntegerField(default=0)
     duplicates_removed = models.PositiveIntegerField(default=0)
-    archive_path = models.CharField(max_length=255, blank=True)
+    archive_path = models.CharField(
+        max_length=255, blank=True, help_text='Name in the "archive" storage.'
+    )
     task_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)

@@ -24,7 +24,6 @@ import time
 import traceback
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
 from celery import current_app
@@ -33,10 +32,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from filestore import files
 from predictions import selectors as predictions_selectors
 from predictions import services as predictions_services
 
-from . import artifacts, gate, selectors, services, triggers
+from . import gate, selectors, services, triggers
 from .features import FEATURE_NAMES, NUMERIC_FEATURES, TARGET
 from .models import ModelVersion, RetrainRun
 from .priority import lower_cpu_priority
@@ -411,11 +411,9 @@ def prune_rejected_versions(*, keep: int | None = None) -> int:
             pk__in=list(rejected.values_list("pk", flat=True)[:keep])
         )
     )
-    directory = Path(settings.ARTIFACTS_DIR)
     for version in doomed:
         for name in (version.artifact_path, version.reference_path):
-            if name:
-                (directory / name).unlink(missing_ok=True)
+            files.delete(files.ARTIFACTS, name)
         ModelVersion.objects.filter(pk=version.pk).update(files_pruned_at=timezone.now())
     if doomed:
         logger.info("rejected_versions_pruned versions=%s", [v.version for v in doomed])
@@ -534,13 +532,12 @@ def _archive(production: pd.DataFrame, run: RetrainRun) -> str:
     """Export the claimed rows for audit (nothing is moved or deleted); the file's name."""
     if production.empty:
         return ""
-    directory = Path(settings.ARCHIVE_DIR)
     stamp = timezone.localtime().strftime("%Y%m%d_%H%M%S")
     data = production.to_csv(index=False, lineterminator="\n").encode()
     # Two runs finishing in the same second would share a name; files are never overwritten.
     for name in (f"{ARCHIVE_PREFIX}{stamp}.csv", f"{ARCHIVE_PREFIX}{stamp}_run{run.pk}.csv"):
         try:
-            artifacts.atomic_write_bytes(directory / name, data)
+            files.save_new(files.ARCHIVE, name, data)
             return name
         except FileExistsError:
             continue

@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from filestore import files
+
 from . import artifacts, card, datagen, fairness, pipeline, uncertainty
 from .features import FEATURE_NAMES, TARGET
 from .models import ActivationEvent, DatasetImport, ModelVersion, RetrainRun, StudentRecord
@@ -162,7 +164,6 @@ def model_register(
     (their names are unique); the version in service is never touched here.
     """
     winner = outcome.winner
-    directory = Path(settings.ARTIFACTS_DIR)
     token = uuid.uuid4().hex[:8]
     next_version = (ModelVersion.objects.aggregate(m=Max("version"))["m"] or 0) + 1
     test_proba = pipeline.predict_proba(winner.pipeline, outcome.split.X_test)
@@ -175,9 +176,10 @@ def model_register(
         "library_versions": artifacts.library_versions(),
     }
     model_name = f"model-v{next_version:04d}-{winner.algorithm}-{token}.joblib"
-    model_path, model_sha, model_size = artifacts.write_artifact(directory, model_name, payload)
+    model_bytes = artifacts.dump_artifact(payload, name=model_name)
+    model_sha, model_size = files.save_new(files.ARTIFACTS, model_name, model_bytes)
     reference_name = f"reference-v{next_version:04d}-{token}.parquet"
-    reference_path, reference_sha = _write_reference(outcome, directory / reference_name)
+    reference_sha = _write_reference(outcome, reference_name)
     return ModelVersion.objects.create(
         version=next_version,
         algorithm=winner.algorithm,
@@ -199,10 +201,10 @@ def model_register(
         data_fingerprint=outcome.fingerprint,
         seed=settings.TRAINING_SEED,
         library_versions=artifacts.library_versions(),
-        artifact_path=Path(model_path).name,
+        artifact_path=model_name,
         artifact_sha256=model_sha,
         artifact_size=model_size,
-        reference_path=Path(reference_path).name,
+        reference_path=reference_name,
         reference_sha256=reference_sha,
         run=run,
     )
@@ -230,8 +232,9 @@ def _sources(run: RetrainRun | None) -> list[dict]:
     return sources
 
 
-def _write_reference(outcome: pipeline.TrainingOutcome, path: Path) -> tuple[str, str]:
-    """The training data with its split, and the model's own scores on the held-out test rows."""
+def _write_reference(outcome: pipeline.TrainingOutcome, file_name: str) -> str:
+    """Store the training data with its split, and the model's own scores on the held-out test
+    rows; returns the file's sha256."""
     split = outcome.split
     parts = []
     for name, features, target in (
@@ -250,8 +253,8 @@ def _write_reference(outcome: pipeline.TrainingOutcome, path: Path) -> tuple[str
     frame["prediction"] = (frame["probability"] >= outcome.winner.threshold).astype(int)
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    sha, _size = artifacts.atomic_write_bytes(path, buffer.getvalue())
-    return str(path), sha
+    sha, _size = files.save_new(files.ARTIFACTS, file_name, buffer.getvalue())
+    return sha
 
 
 def model_activate(version: ModelVersion, *, by=None, reason: str) -> ModelVersion:
@@ -319,10 +322,13 @@ def model_evidence_backfill(version: ModelVersion, *, dry_run: bool = False) -> 
         missing.append("data_summary")
     if not missing or dry_run:
         return missing
-    path = Path(settings.ARTIFACTS_DIR) / version.reference_path
-    if artifacts.sha256_file(path) != version.reference_sha256:
-        raise artifacts.ArtifactError(f"{path.name} does not match its recorded sha256")
-    frame = pd.read_parquet(path)
+    try:
+        data = files.read_verified(
+            files.ARTIFACTS, version.reference_path, version.reference_sha256
+        )
+    except (OSError, files.VerificationError) as exc:
+        raise artifacts.ArtifactError(f"{version.reference_path}: {exc}") from exc
+    frame = pd.read_parquet(io.BytesIO(data))
     test = frame[(frame["split"] == "test") & frame["probability"].notna()]
     y = test[TARGET].astype(int).to_numpy()
     proba = test["probability"].astype(float).to_numpy()

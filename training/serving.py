@@ -15,14 +15,18 @@ answer with.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+
+from filestore import files
 
 from . import artifacts, fastpath
 from .models import ModelVersion
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 # A refused file is read and hashed again when it changes on disk, or after this long anyway
 # (a file restored in place with its old time stamp), never on every request.
 REFUSED_RETRY_SECONDS = 30.0
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _signature(row: ModelVersion) -> tuple:
-    try:
-        stat = (Path(settings.ARTIFACTS_DIR) / row.artifact_path).stat()
-    except OSError:
-        return ()
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return files.signature(files.ARTIFACTS, row.artifact_path)
 
 
 def refusal() -> str | None:
@@ -88,8 +89,9 @@ def refusal() -> str | None:
 
 def load_version(row: ModelVersion) -> LoadedModel:
     """Verify and load one version's artifact (raises artifacts.ArtifactError)."""
-    path = Path(settings.ARTIFACTS_DIR) / row.artifact_path
-    payload = artifacts.load_artifact(path, row.artifact_sha256)
+    payload = artifacts.load_artifact_bytes(
+        _artifact_bytes(row), row.artifact_sha256, source=f"artifact {row.artifact_path}"
+    )
     return LoadedModel(
         version_id=row.pk,
         version=row.version,
@@ -98,6 +100,41 @@ def load_version(row: ModelVersion) -> LoadedModel:
         pipeline=payload["pipeline"],
         predictor=fastpath.compile_predictor(payload["pipeline"]),
     )
+
+
+def _artifact_bytes(row: ModelVersion) -> bytes:
+    """The artifact's bytes, read once; the caller verifies and unpickles these same bytes.
+
+    From a storage that is not a local folder, a file that verified is kept in MODEL_CACHE_DIR
+    under its sha256, and read from there next time (verified again by the caller; a cached
+    file that no longer matches is dropped and fetched anew).
+    """
+    cached = None
+    if not files.is_local(files.ARTIFACTS) and _SHA256.fullmatch(row.artifact_sha256 or ""):
+        cached = Path(settings.MODEL_CACHE_DIR) / f"{row.artifact_sha256}.joblib"
+        try:
+            data = cached.read_bytes()
+        except OSError:
+            pass
+        else:
+            if hashlib.sha256(data).hexdigest() == row.artifact_sha256:
+                return data
+            logger.warning("model_cache_refused version=%s file=%s", row.version, cached)
+            cached.unlink(missing_ok=True)
+    try:
+        data = files.read_bytes(files.ARTIFACTS, row.artifact_path)
+    except OSError as exc:
+        raise artifacts.ArtifactError(
+            f"artifact {row.artifact_path} cannot be read: {exc}"
+        ) from exc
+    if cached is not None and hashlib.sha256(data).hexdigest() == row.artifact_sha256:
+        try:
+            artifacts.atomic_write_bytes(cached, data)
+        except FileExistsError:
+            pass  # another process of this host cached it meanwhile
+        except OSError as exc:  # a full or read-only disk costs a fetch next time, nothing else
+            logger.warning("model_cache_not_written file=%s error=%s", cached, exc)
+    return data
 
 
 def get_active_model() -> LoadedModel | None:

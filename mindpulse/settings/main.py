@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "predictions",
     "monitoring",
     "privacy",
+    "filestore",
     "mindpulse",
 ]
 
@@ -243,10 +244,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
@@ -258,6 +255,31 @@ REPORTS_DIR = Path(env_str("REPORTS_DIR", str(VAR_DIR / "reports")))
 # (its plotly figures are most of a report's time; the simulator turns it off).
 REPORTS_HTML = env_bool("REPORTS_HTML", True)
 ARCHIVE_DIR = Path(env_str("ARCHIVE_DIR", str(VAR_DIR / "archive")))
+# Where model files, reports and archives are stored (docs/scaling.md): "local" keeps them in
+# the three folders above (one host, or a shared volume); "postgres" keeps them in the database
+# as content-addressed blobs, so that a host needs nothing but DATABASE_URL and the broker.
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", ("local", "postgres"))
+# Verified model files a web process fetched from a non-local storage, kept by their sha256
+# (read again and verified at each load), so that a restart does not fetch them again.
+MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "model-cache")))
+
+
+def _file_storage(alias: str, setting: str) -> dict:
+    if STORAGE_BACKEND == "postgres":
+        return {
+            "BACKEND": "filestore.postgres.PostgresBlobStorage",
+            "OPTIONS": {"namespace": alias},
+        }
+    return {"BACKEND": "filestore.local.SettingDirStorage", "OPTIONS": {"setting": setting}}
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "artifacts": _file_storage("artifacts", "ARTIFACTS_DIR"),
+    "reports": _file_storage("reports", "REPORTS_DIR"),
+    "archive": _file_storage("archive", "ARCHIVE_DIR"),
+}
 
 # --- The MLOps loop.
 SELECTION_METRICS = (

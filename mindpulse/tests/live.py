@@ -152,6 +152,9 @@ class Server:
 def gunicorn(settings, env: dict, *, workers: int = 2, threads: int = 1, ready_path="/api/health"):
     """gunicorn serving MindPulse (test settings) on a free loopback port; killed on exit.
 
+    Started with the worker and thread counts given here, not ops/gunicorn.conf.py (which it
+    would not read anyway: it is not in the working directory).
+
     `settings` is pytest-django's fixture: the server uses the test's folders and secret key.
     `env` overrides the environment (DATABASE_URL is required: the test database).
     """
@@ -165,6 +168,8 @@ def gunicorn(settings, env: dict, *, workers: int = 2, threads: int = 1, ready_p
         "ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
         "REPORTS_DIR": str(settings.REPORTS_DIR),
         "ARCHIVE_DIR": str(settings.ARCHIVE_DIR),
+        "MODEL_CACHE_DIR": str(settings.MODEL_CACHE_DIR),
+        "STORAGE_BACKEND": settings.STORAGE_BACKEND,
         "ACTIVE_MODEL_CHECK_SECONDS": "1",
         # Served as in production (`make test` exports DEBUG=true for the test process).
         "DEBUG": "false",

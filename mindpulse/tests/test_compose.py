@@ -66,9 +66,11 @@ def test_it_splits_the_worker_of_make_run_by_queue():
 
 def test_it_runs_the_gunicorn_settings_the_benchmark_measured():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert '"--config=/app/gunicorn.conf.py"' in dockerfile
+    assert '"--config=/app/ops/gunicorn.conf.py"' in dockerfile
     web = process_commands(bin_dir="/x", host="h", port=1, beat_schedule="/s")["web"]
-    assert Path(web[2].split("=", 1)[1]) == ROOT / "gunicorn.conf.py"
+    assert Path(web[2].split("=", 1)[1]) == ROOT / "ops" / "gunicorn.conf.py"
+    # Not at the root, where gunicorn would read it by itself for any server started there.
+    assert not (ROOT / "gunicorn.conf.py").exists()
 
 
 def _programs(command) -> list[list[str]]:
@@ -143,9 +145,9 @@ def test_it_keeps_artifacts_and_reports_in_volumes():
 def test_it_reads_the_measured_gunicorn_settings_from_its_config_file(monkeypatch):
     monkeypatch.delenv("WEB_WORKERS", raising=False)
     monkeypatch.delenv("WEB_THREADS", raising=False)
-    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config = runpy.run_path(str(ROOT / "ops" / "gunicorn.conf.py"))
     assert (config["workers"], config["threads"], config["worker_class"]) == (4, 2, "gthread")
     monkeypatch.setenv("WEB_WORKERS", "2")
     monkeypatch.setenv("WEB_THREADS", "1")
-    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config = runpy.run_path(str(ROOT / "ops" / "gunicorn.conf.py"))
     assert (config["workers"], config["threads"], config["worker_class"]) == (2, 1, "sync")

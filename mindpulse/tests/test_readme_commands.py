@@ -194,7 +194,7 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
     server = subprocess.Popen(
         [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
         cwd=clone,
-        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
+        env={**env, "WEB_WORKERS": "1"},  # ops/gunicorn.conf.py: one web process is enough here
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -228,7 +228,7 @@ def test_it_runs_every_readme_command_as_written(tmp_path):
     early = subprocess.Popen(
         [".venv/bin/python", "manage.py", "serve", f"--port={port}"],
         cwd=clone,
-        env={**env, "WEB_WORKERS": "1"},  # gunicorn.conf.py: one web process is enough here
+        env={**env, "WEB_WORKERS": "1"},  # ops/gunicorn.conf.py: one web process is enough here
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+from filestore import files
 from monitoring import selectors
 from monitoring.models import MonitoringReport
 from predictions.models import Feedback, Prediction
@@ -29,10 +31,11 @@ Kind = MonitoringReport.Kind
     ],
 )
 def test_it_resolves_report_paths_only_inside_the_reports_folder(settings, relative, inside):
-    path = selectors.report_path(relative)
+    name = selectors.report_name(relative)
 
-    assert (path is not None) == inside
+    assert (name is not None) == inside
     if inside:
+        path = Path(files.storage(files.REPORTS).path(name))
         assert path.is_relative_to(settings.REPORTS_DIR.resolve())
 
 

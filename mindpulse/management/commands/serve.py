@@ -17,11 +17,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-GUNICORN_CONF = Path(__file__).resolve().parents[3] / "gunicorn.conf.py"
+GUNICORN_CONF = Path(__file__).resolve().parents[3] / "ops" / "gunicorn.conf.py"
 
 
 def web_command(*, bin_dir, host, port) -> list[str]:
-    """gunicorn with the measured settings of gunicorn.conf.py (Docker and `make bench` too)."""
+    """gunicorn with the measured settings of ops/gunicorn.conf.py (Docker and `make bench` too)."""
     return [
         os.path.join(bin_dir, "gunicorn"),
         "mindpulse.wsgi",

@@ -83,7 +83,7 @@ class Command(BaseCommand):
         if report.duration_seconds is not None:
             lines.append(f"{report.duration_seconds:.2f} s")
         if report.html_path:
-            lines.append(f"HTML: {report.html_path} (in REPORTS_DIR)")
+            lines.append(f"HTML: {report.html_path} (in the reports storage)")
         return lines
 
 

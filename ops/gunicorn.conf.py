@@ -1,8 +1,9 @@
 """gunicorn's settings for every MindPulse web server: Docker, docker-compose, `manage.py serve`
 and `make bench`, which measures this exact configuration (README, "Several hosts and capacity").
 
-gunicorn reads ./gunicorn.conf.py from its working directory; every command line passes it
-explicitly (--config) so that a server started elsewhere still runs the measured settings.
+It lives in ops/, not at the repository root, because gunicorn reads ./gunicorn.conf.py from
+its working directory by itself: every gunicorn started there (the tests' included) would
+silently run these settings. Every command line that means them passes --config explicitly.
 4 gthread workers of 2 threads met every target of the benchmark on 2 cores (bench/results);
 WEB_WORKERS and WEB_THREADS change it (see .env.example).
 """
@@ -10,7 +11,7 @@ WEB_WORKERS and WEB_THREADS change it (see .env.example).
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mindpulse.settings.env import env_int  # noqa: E402 (a plain module, no Django setup)
 
