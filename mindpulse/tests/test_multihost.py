@@ -39,6 +39,7 @@ from django.db import connection
 
 from mindpulse.management.commands.serve import process_commands, web_command
 from mindpulse.testing import SAMPLE_FEATURES
+from monitoring import selectors
 from monitoring import tasks as monitoring_tasks
 from monitoring.models import MonitoringRun
 from predictions.models import Feedback, Prediction
@@ -92,8 +93,8 @@ def _service_url(url: str, host: str, port: int) -> str:
 def _host_env(settings, name: str, folder: Path, *, db_url: str, broker_url: str, queues: dict):
     """What one host is given: the shared database, broker and secret, and its own folders."""
     dirs = {
-        f"{kind.upper()}_DIR": folder / kind
-        for kind in ("artifacts", "reports", "archive", "exports", "var")
+        f"{kind.upper().replace('-', '_')}_DIR": folder / kind
+        for kind in ("artifacts", "reports", "archive", "exports", "model-cache", "var")
     }
     for path in dirs.values():
         path.mkdir(parents=True)
@@ -107,6 +108,7 @@ def _host_env(settings, name: str, folder: Path, *, db_url: str, broker_url: str
         "SECRET_KEY": settings.SECRET_KEY,  # sessions and CSRF tokens work on every host
         "BACKUP_ENCRYPTION_KEY": "",
         "DATABASE_URL": db_url,
+        "STORAGE_BACKEND": "postgres",  # model files, reports and archives in the database
         "CELERY_BROKER_URL": broker_url,
         "CELERY_TASK_DEFAULT_QUEUE": queues["default"],
         "CELERY_TRAINING_QUEUE": queues["training"],
@@ -235,16 +237,25 @@ def cluster(settings, celery_queues, tmp_path):
 
 
 def test_it_serves_from_several_hosts_sharing_only_postgres_and_redis(
+    database_storages,
     weak_champion,  # noqa: F811 (the fixture imported above)
     reference_data,
     cluster,
 ):
-    """The model is in service before the hosts start: each must answer /api/health with 200
-    (database, broker and the model, read from the shared storage) to be ready."""
+    """Files in the database (STORAGE_BACKEND=postgres), here and on every host. The model is in
+    service before the hosts start: each must answer /api/health with 200 (database, broker and
+    the model, read from the database storage) to be ready."""
     _check_feedback_across_hosts(cluster)
     _check_report_opens_on_both_web_hosts(cluster)
     _check_promotion_served_by_both_web_hosts(cluster, weak_champion)
     _check_killing_a_web_host_loses_nothing(cluster)
+    # No host wrote a model file, report or archive to its own folders.
+    for name, folder in cluster.folders.items():
+        for kind in ("artifacts", "reports", "archive"):
+            assert not any((folder / kind).iterdir()), f"{name}'s {kind} folder holds files"
+    # The web hosts keep the verified model files they fetched, by hash, in their own cache.
+    for name in cluster.web:
+        assert any((cluster.folders[name] / "model-cache").iterdir()), name
 
 
 def _predict(base_url: str, **extra):
@@ -309,8 +320,9 @@ def _check_report_opens_on_both_web_hosts(cluster: Cluster) -> None:
 
 
 def _report_bytes(report) -> bytes:
-    """The report file as the worker host wrote it, read here from the shared storage."""
-    return (Path(django_settings.REPORTS_DIR) / report.html_path).read_bytes()
+    """The report file as the worker host stored it, read here from the database storage."""
+    with selectors.report_file(report) as handle:
+        return handle.read()
 
 
 def _check_promotion_served_by_both_web_hosts(cluster: Cluster, champion) -> None:
