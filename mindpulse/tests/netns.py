@@ -257,20 +257,27 @@ def forwarder_config(routes: dict[str, tuple[str, int, str, int]]) -> str:
 def balancer_config(*, bind: str, port: int, servers: dict[str, str], host_header: str) -> str:
     """haproxy balancing HTTP round-robin over `servers` (name -> "address:port").
 
-    /api/health every 500 ms takes a host out after 2 failures. A connection refused by a dead
-    host is sent to another one (retries + redispatch): that request never reached a server,
-    so it is safe to send again. A request a host received and never answered is NOT replayed
-    (that could store a prediction twice): the client gets a 502 for it. Each answer names the
-    host that gave it in X-MindPulse-Host, so the test knows who answered.
+    GET /api/health every second takes a host out after 2 failures (3 s to answer each). A
+    connection refused by a dead host is sent to another one (retries + redispatch): that
+    request never reached a server, so it is safe to send again. A request a host received and
+    never answered is NOT replayed (that could store a prediction twice): the client gets a 502
+    for it. Each answer names the host that gave it in X-MindPulse-Host, so the test knows who
+    answered.
     """
     lines = [
         "global",
         "  maxconn 2000",
+        "  log stdout format raw local0",  # one line per request in the balancer's log
         "defaults",
         "  mode http",
+        "  log global",
+        "  option httplog",
         "  timeout connect 2s",
         "  timeout client 60s",
         "  timeout server 60s",
+        # A host slow to answer its check under load is busy, not dead: a dead one refuses
+        # the connection at once, and its requests go to another host whatever the check says.
+        "  timeout check 3s",
         "  retries 3",
         "  option redispatch 1",
         "  retry-on conn-failure",
@@ -285,7 +292,7 @@ def balancer_config(*, bind: str, port: int, servers: dict[str, str], host_heade
         "  http-response set-header X-MindPulse-Host %s",
     ]
     lines += [
-        f"  server {name} {address} check inter 500 fall 2 rise 2"
+        f"  server {name} {address} check inter 1s fall 2 rise 2"
         for name, address in servers.items()
     ]
     return "\n".join(lines) + "\n"

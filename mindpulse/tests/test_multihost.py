@@ -22,6 +22,7 @@ MINDPULSE_REQUIRE_SERVICES=1 (CI) turns that skip into a failure.
 from __future__ import annotations
 
 import re
+import socket
 import sys
 import threading
 import time
@@ -413,6 +414,16 @@ def _swaps(log: str, version: int) -> list[tuple[float, float]]:
     return found
 
 
+def _refuses(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
 def _header(reply, name: str) -> str | None:
     # haproxy sends header names in lower case (HTTP/1.1 names are case-insensitive).
     return {key.lower(): value for key, value in reply.headers.items()}.get(name.lower())
@@ -455,6 +466,14 @@ def _check_killing_a_web_host_loses_nothing(cluster: Cluster) -> None:
         killed_at = time.time()
         cluster.hosts["a"].kill()
         assert not cluster.hosts["a"].pids()
+        # A process leaves `ip netns pids` before its sockets are closed (its memory is freed
+        # first): A is dead once its port refuses connections.
+        _wait(
+            lambda: _refuses(cluster.hosts["a"].address, WEB_PORT),
+            timeout=30,
+            what="A's port closed",
+            every=0.01,
+        )
         dead_at = time.time()  # from here on, no process of A holds a request
         _wait(
             lambda: served_by("b", killed_at + 2) >= 50, timeout=60, what="B alone", cluster=cluster
@@ -472,8 +491,8 @@ def _check_killing_a_web_host_loses_nothing(cluster: Cluster) -> None:
     assert stored == set(answered), f"{len(set(answered) - stored)} answered predictions lost"
     # Only requests that A had received may fail (a 502 from the balancer: it does not replay
     # a request a server may have acted on). Everything sent once A was dead is answered, by B.
-    refused = [(s, status) for s, status, _, _ in answers if status != 200]
-    late = [round(s - dead_at, 3) for s, _ in refused + failures if s >= dead_at]
+    refused = [(s, status, host) for s, status, host, _ in answers if status != 200]
+    late = [round(s - dead_at, 3) for s, *_ in refused + failures if s >= dead_at]
     assert not late, (
         f"{len(late)} requests sent {late}s after A was dead failed "
         f"(killed in {dead_at - killed_at:.2f}s): {refused[:5]} {failures[:5]}"
