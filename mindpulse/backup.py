@@ -7,7 +7,8 @@ A backup is a folder `mindpulse-backup-YYYYmmdd-HHMMSS/`:
     database.dump        pg_dump --format=custom (Postgres), or
     database.sqlite3     a copy made with SQLite's online backup API
     artifacts/           every model file and reference parquet a ModelVersion row names,
-                         each checked against its recorded sha256 while copied
+                         read from the artifacts storage (a folder or the database) and
+                         checked against its recorded sha256 while copied
     reports/             the Evidently HTML reports (only with --with-reports)
 
 Consistency: on Postgres the row counts, the model versions and pg_dump all read one
@@ -24,8 +25,10 @@ restore refuses an unencrypted backup or one the key cannot decrypt.
 
 Restoring (restore_backup) checks everything before it touches anything: the checksums,
 the key, that the database is empty, that the code knows every migration of the backup, and that no
-different file sits where a model file goes. Then it restores the database, copies the
-files, applies newer migrations, compares the row counts and loads the active model.
+different file sits where a model file goes. Then it restores the database, applies newer
+migrations, stores the files through their storages (with the database backend the dump
+brought them back: each is checked against the manifest), compares the row counts and loads
+the active model.
 """
 
 from __future__ import annotations

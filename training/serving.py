@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -129,12 +130,26 @@ def _artifact_bytes(row: ModelVersion) -> bytes:
         ) from exc
     if cached is not None and hashlib.sha256(data).hexdigest() == row.artifact_sha256:
         try:
-            artifacts.atomic_write_bytes(cached, data)
-        except FileExistsError:
-            pass  # another process of this host cached it meanwhile
+            _cache_write(cached, data)
         except OSError as exc:  # a full or read-only disk costs a fetch next time, nothing else
             logger.warning("model_cache_not_written file=%s error=%s", cached, exc)
     return data
+
+
+def _cache_write(path: Path, data: bytes) -> None:
+    """Write a cache file through a temp file of this process's own, then rename: processes of
+    one host caching the same version at once each rename complete, identical bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, part = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
+    finally:
+        if os.path.exists(part):
+            os.remove(part)
 
 
 def get_active_model() -> LoadedModel | None:

@@ -129,6 +129,7 @@ class _Loop:
             "REPORTS_DIR": self.out / "reports",
             "REPORTS_HTML": self.o.reports_html,
             "ARCHIVE_DIR": self.out / "archive",
+            "MODEL_CACHE_DIR": self.out / "model-cache",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "ADMINS": [("Simulation", ADMIN_ADDRESS)],
             "ALERT_WEBHOOK_URL": "",

@@ -329,3 +329,63 @@ def test_it_refuses_to_back_up_an_altered_model_file(tmp_path, production, setti
     with pytest.raises(CommandError, match="differs from the registry"):
         call_command("backup", to=tmp_path / "backups", verbosity=0)
     assert list((tmp_path / "backups").iterdir()) == []  # no partial backup left behind
+
+
+RESTORE_INTO_DATABASE_STORAGE = """
+import io, json, sys
+import django
+django.setup()
+from django.core.management import call_command
+from filestore import files
+from mindpulse.tests.test_backup import current_state
+out = io.StringIO()
+call_command("restore", sys.argv[1], stdout=out)
+print(json.dumps({
+    "restored": out.getvalue(),
+    "state": current_state(),
+    "report": files.read_bytes(files.REPORTS, "data_drift/r1.html").decode(),
+    "artifacts": sorted(files.walk(files.ARTIFACTS)),
+}))
+"""
+
+
+@pytest.mark.parametrize("source", ["local", "postgres"])
+def test_it_restores_into_a_host_that_keeps_its_files_in_the_database(
+    tmp_path, empty_database, request, source
+):
+    """A backup made with either backend, restored on a host with STORAGE_BACKEND=postgres
+    and empty folders: the model files and reports come back in the database."""
+    from filestore import files
+
+    if source == "postgres":
+        request.getfixturevalue("database_storages")
+    active_model = request.getfixturevalue("active_model")
+    files.save_new(files.REPORTS, "data_drift/r1.html", b"<html>drift</html>")
+    before = current_state()
+    call_command("backup", to=tmp_path / "backups", with_reports=True, verbosity=0)
+    (backup,) = (tmp_path / "backups").iterdir()
+    host = tmp_path / "new-host"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mindpulse.settings.test",
+        "DATABASE_URL": empty_database[0],
+        "STORAGE_BACKEND": "postgres",
+        **{name: str(host / name.lower()) for name in ("ARTIFACTS_DIR", "REPORTS_DIR")},
+        "MODEL_CACHE_DIR": str(host / "cache"),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", RESTORE_INTO_DATABASE_STORAGE, str(backup)],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert f"active model v{active_model.version} loads" in outcome["restored"]
+    assert outcome["state"] == json.loads(json.dumps(before))
+    assert outcome["report"] == "<html>drift</html>"
+    assert active_model.artifact_path in outcome["artifacts"]
+    assert not (host / "artifacts_dir").exists() and not (host / "reports_dir").exists()

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--with-reports",
             action="store_true",
-            help="Also copy the Evidently HTML reports (REPORTS_DIR).",
+            help="Also copy the Evidently HTML reports (the reports storage).",
         )
 
     def handle(self, *args, to, with_reports, verbosity, **options):

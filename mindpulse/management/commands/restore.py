@@ -4,8 +4,9 @@ Why: a restore must never mix a backup with live data nor half-succeed. It check
 file's sha256, that the configured database is empty (create a new one; never migrate it
 first), that this code knows the backup's migrations and that no different file sits where a
 model file goes — all before it touches anything. Then it restores the database (pg_restore
-in one transaction, or the SQLite file), copies the model files into ARTIFACTS_DIR, applies
-newer migrations, compares the row counts with the manifest and loads the active model.
+in one transaction, or the SQLite file), applies newer migrations, stores the model files
+through the artifacts storage (a folder, or the database, whose dump brought them back and
+where they are checked), compares the row counts with the manifest and loads the active model.
 """
 
 from django.core.management.base import BaseCommand, CommandError
