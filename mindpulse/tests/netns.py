@@ -100,13 +100,15 @@ class Host:
             with suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
 
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM to each process group started here, SIGKILL what is left after `timeout`."""
+    def terminate(self) -> None:
+        """SIGTERM to each process group started here (a graceful stop begins)."""
         for process in self.processes:
             if process.poll() is None:
                 with suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+
+    def stop(self, deadline: float) -> None:
+        """Wait for the graceful stop until `deadline` (monotonic), then SIGKILL what is left."""
         for process in self.processes:
             with suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -184,9 +186,16 @@ class Network:
         self.hosts[name] = host
         return host
 
-    def close(self) -> None:
+    def stop_hosts(self) -> None:
+        """Stop every host's processes, all at once: their graceful stops overlap."""
         for host in self.hosts.values():
-            host.stop(timeout=10)
+            host.terminate()
+        deadline = time.monotonic() + 10
+        for host in self.hosts.values():
+            host.stop(deadline)
+
+    def close(self) -> None:
+        self.stop_hosts()
         # Deleting a namespace deletes its veth ends and their peers, but the kernel does it
         # later, in the background: the root's end is deleted now, so none is left behind.
         subprocess.run(["ip", "link", "del", f"mp{self.tag}r"], capture_output=True)

@@ -177,6 +177,9 @@ def cluster(settings, celery_queues, tmp_path):
             "forwarder",
         )
         stack.callback(forwarder.stop)
+        # The hosts stop first, while they still reach Postgres and Redis (a Celery worker's
+        # warm shutdown talks to the broker).
+        stack.callback(network.stop_hosts)
         shared = {
             "db_url": database_url(pg, host=gateway, port=POSTGRES_PORT),
             "broker_url": _service_url(broker, gateway, REDIS_PORT),
