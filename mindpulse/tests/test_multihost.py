@@ -3,7 +3,7 @@
 Two web hosts and one worker host, each in a network namespace of its own with its own EMPTY
 local folders, behind haproxy on a namespace address (mindpulse/tests/netns.py builds the
 network and tears it down). The web hosts run the shipped gunicorn command line
-(`manage.py serve`'s, gunicorn.conf.py); the worker host runs the shipped Celery worker
+(`manage.py serve`'s, ops/gunicorn.conf.py); the worker host runs the shipped Celery worker
 command on this test's queues. Postgres and Redis are reached through a TCP forwarder on the
 root namespace's bridge address: nothing leaves the namespaces and loopback.
 
@@ -60,7 +60,7 @@ pytestmark = [
 
 # Ports inside the namespaces (and on the root's bridge address, for the forwarder).
 BALANCER_PORT, WEB_PORT, POSTGRES_PORT, REDIS_PORT = 18600, 18610, 18601, 18602
-WEB_WORKERS = 2  # per web host (gunicorn.conf.py reads WEB_WORKERS and WEB_THREADS)
+WEB_WORKERS = 2  # per web host (ops/gunicorn.conf.py reads WEB_WORKERS and WEB_THREADS)
 CHECK_SECONDS = 1.0  # ACTIVE_MODEL_CHECK_SECONDS of the web hosts
 SWAPPED = re.compile(
     r"^(\S+) INFO training\.serving model_swapped version=(\d+) load_seconds=(\S+)"
@@ -91,7 +91,7 @@ def _service_url(url: str, host: str, port: int) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def _host_env(settings, name: str, folder: Path, *, db_url: str, broker_url: str, queues: dict):
+def _host_env(settings, folder: Path, *, db_url: str, broker_url: str, queues: dict, names: str):
     """What one host is given: the shared database, broker and secret, and its own folders."""
     dirs = {
         f"{kind.upper().replace('-', '_')}_DIR": folder / kind
@@ -114,7 +114,7 @@ def _host_env(settings, name: str, folder: Path, *, db_url: str, broker_url: str
         "CELERY_TASK_DEFAULT_QUEUE": queues["default"],
         "CELERY_TRAINING_QUEUE": queues["training"],
         "CELERY_MONITORING_QUEUE": queues["monitoring"],
-        "ALLOWED_HOSTS": "*",
+        "ALLOWED_HOSTS": names,  # the balancer's and the web hosts' addresses
         "NUM_PROXIES": "1",
         "ACTIVE_MODEL_CHECK_SECONDS": str(CHECK_SECONDS),
         "MODEL_LOAD_IN_BACKGROUND": "true",  # the production default
@@ -180,12 +180,13 @@ def cluster(settings, celery_queues, tmp_path):
         # The hosts stop first, while they still reach Postgres and Redis (a Celery worker's
         # warm shutdown talks to the broker).
         stack.callback(network.stop_hosts)
+        hosts = {name: network.add_host(name) for name in ("a", "b", "worker", "lb")}
         shared = {
             "db_url": database_url(pg, host=gateway, port=POSTGRES_PORT),
             "broker_url": _service_url(broker, gateway, REDIS_PORT),
             "queues": celery_queues,
+            "names": ",".join(hosts[name].address for name in ("lb", "a", "b")),
         }
-        hosts = {name: network.add_host(name) for name in ("a", "b", "worker", "lb")}
         folders = {name: tmp_path / "hosts" / name for name in ("a", "b", "worker")}
         logs = {name: tmp_path / f"{name}.log" for name in ("a", "b", "worker", "lb")}
         cluster = Cluster(
@@ -194,7 +195,7 @@ def cluster(settings, celery_queues, tmp_path):
         bin_dir = str(Path(sys.executable).parent)
         for name in ("a", "b"):
             host = hosts[name]
-            env = _host_env(settings, name, folders[name], **shared)
+            env = _host_env(settings, folders[name], **shared)
             host.start(
                 web_command(bin_dir=bin_dir, host=host.address, port=WEB_PORT),
                 env=env,
@@ -202,7 +203,7 @@ def cluster(settings, celery_queues, tmp_path):
                 log=logs[name],
             )
             cluster.web[name] = f"http://{host.address}:{WEB_PORT}"
-        worker_env = _host_env(settings, "worker", folders["worker"], **shared)
+        worker_env = _host_env(settings, folders["worker"], **shared)
         worker = process_commands(bin_dir=bin_dir, host="", port=0, beat_schedule="")["worker"]
         hosts["worker"].start(
             [*worker, "--without-gossip", "--without-mingle", "--hostname=worker@multihost"],
