@@ -383,7 +383,7 @@ def gunicorn(transactional_db, settings, tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:  # a cheap answer (401: no token) once a worker accepts requests
-                urllib.request.urlopen(f"{base}/metrics", timeout=30).close()  # noqa: S310
+                urllib.request.urlopen(f"{base}/metrics", timeout=30).close()
             except urllib.error.HTTPError as exc:
                 assert exc.code == 401
                 break
@@ -398,21 +398,21 @@ def gunicorn(transactional_db, settings, tmp_path):
 
 
 def _post(url: str, body, log: Path) -> dict:
-    request = urllib.request.Request(  # noqa: S310 - a loopback test server
+    request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise AssertionError(f"{url}: {exc.code} {exc.read()!r}\n{log.read_text()}") from None
 
 
 def _scrape(base: str) -> str:
-    request = urllib.request.Request(  # noqa: S310
+    request = urllib.request.Request(
         f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.read().decode()
 
 
