@@ -212,7 +212,6 @@ def _run_log():
     root = logging.getLogger()
     if RUN_LOG not in root.handlers:
         root.addHandler(RUN_LOG)
-    yield
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -108,7 +108,7 @@ def _clean(name: str, value):
     if value is None or pd.isna(value):
         return None
     if name in ("Age", "Physical_Activity", "Stress_Level"):
-        return int(round(float(value)))
+        return round(float(value))
     return float(value)
 
 

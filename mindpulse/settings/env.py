@@ -24,12 +24,13 @@ def load_env_file(path) -> list[str]:
     .env out of the image). Returns the names it set.
     """
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
     except FileNotFoundError:
         return []
     loaded = []
-    for line in lines:
-        line = line.strip()
+    for raw in lines:
+        line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         name, value = line.removeprefix("export ").split("=", 1)

@@ -259,9 +259,9 @@ class _Loop:
         from predictions import services
 
         count = 0
-        if self.scenario.name == "feedback_burst" and day == self.scenario.shift_day:
-            if at.hour == 12:
-                count += self._burst(at)
+        burst_day = self.scenario.name == "feedback_burst" and day == self.scenario.shift_day
+        if burst_day and at.hour == 12:
+            count += self._burst(at)
         if batch.empty:
             return count
         self.clock.move_to(at)

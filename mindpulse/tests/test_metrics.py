@@ -35,7 +35,7 @@ def parse(text: str) -> dict[tuple[str, frozenset], float]:
     """Prometheus text format -> {(name, labels): value}; fails on any malformed line."""
     samples = {}
     for line in text.splitlines():
-        if not line or line.startswith("# HELP ") or line.startswith("# TYPE "):
+        if not line or line.startswith(("# HELP ", "# TYPE ")):
             continue
         match = _SAMPLE.match(line)
         assert match, f"malformed line: {line!r}"
@@ -369,9 +369,11 @@ def gunicorn(transactional_db, settings, tmp_path):
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mindpulse.wsgi", f"--bind=127.0.0.1:{port}"]
-            # --preload: the app is imported once, then forked into two separate processes.
-            + ["--workers=2", "--timeout=60", "--preload"],
+            [
+                *(sys.executable, "-m", "gunicorn", "mindpulse.wsgi", f"--bind=127.0.0.1:{port}"),
+                # --preload: the app is imported once, then forked into two separate processes.
+                *("--workers=2", "--timeout=60", "--preload"),
+            ],
             cwd=BASE_DIR,
             env=env,
             stdout=out,
@@ -385,7 +387,7 @@ def gunicorn(transactional_db, settings, tmp_path):
             try:  # a cheap answer (401: no token) once a worker accepts requests
                 urllib.request.urlopen(f"{base}/metrics", timeout=30).close()
             except urllib.error.HTTPError as exc:
-                assert exc.code == 401
+                assert exc.code == 401  # noqa: PT017 (a polling loop, not an expected raise)
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -75,8 +75,7 @@ def readme_commands(text: str) -> list[tuple[int, str]]:
                 found.append((start, pending.replace("\\\n", " ").strip()))
                 pending = ""
         else:
-            for match in _INLINE.finditer(line):
-                found.append((number, match.group(1)))
+            found.extend((number, match.group(1)) for match in _INLINE.finditer(line))
     return found
 
 
