@@ -59,9 +59,12 @@ bench-loop: $(VENV)/.runtime
 bench-tables: $(VENV)/.runtime
 	$(PY) -m bench.big_tables $(TABLES_ARGS)
 
+# ruff (rules in pyproject.toml) and mypy with django-stubs over the modules listed in
+# pyproject.toml's [tool.mypy]; .pre-commit-config.yaml runs the same three.
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .

@@ -275,7 +275,8 @@ def _skip_reason(text: pd.DataFrame, parsed: pd.DataFrame) -> pd.Series:
     conditions = [condition.to_numpy() for condition, _ in checks]
     reasons = [reason for _, reason in checks]
     chosen = np.select(conditions, reasons, default="")
-    return pd.Series(np.where(chosen == "", None, chosen), index=text.index, dtype=object)
+    reason = pd.Series(chosen, index=text.index, dtype=object)
+    return reason.where(reason != "", None)
 
 
 def _int_if_whole(values: pd.Series) -> pd.Series:

@@ -60,7 +60,9 @@ def last_rejected_fingerprint() -> str | None:
         .order_by("-started_at", "-pk")
         .first()
     )
-    return run.new_version.data_fingerprint if run is not None else None
+    if run is None or run.new_version is None:
+        return None
+    return run.new_version.data_fingerprint
 
 
 def retrain_run(pk: int) -> RetrainRun:

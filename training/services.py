@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 from django.conf import settings
@@ -357,8 +358,7 @@ def model_evidence_backfill(version: ModelVersion, *, dry_run: bool = False) -> 
                 )
             )
         )
-        version.data_summary = card.data_summary(
-            pipeline.TrainingOutcome([], None, split, version.data_fingerprint, len(frame))
-        )
+        # data_summary reads the outcome's split and row count: there is no winner here.
+        version.data_summary = card.data_summary(SimpleNamespace(split=split, rows=len(frame)))
     version.save(update_fields=[*missing])
     return missing
