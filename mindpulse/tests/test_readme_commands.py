@@ -36,7 +36,6 @@ NOT_RUN = [
     (r"^(\S+=\S+\s+)*make bench\b", "minutes of load on all cores", "bench/ (make bench)"),
     (r"-m pytest\b", "runs a part of this suite", "this suite"),
     (r"\bbench[/.]", "a benchmark, minutes of load", "bench/"),
-    (r"-m training\.bench_", "a benchmark of a file outside the checkout", "bench/"),
     (
         r"mindpulse\.example\.org",
         "an example production host",
