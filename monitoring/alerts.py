@@ -25,12 +25,13 @@ from django.utils import timezone
 from . import alert_rules as rules
 from . import delivery
 from .models import Alert, MonitoringReport, MonitoringRun
+from .schedule_names import SCHEDULE_NAME
 
 logger = logging.getLogger(__name__)
 
-# Alerts about the delivery task itself would go to the channel that just failed; its
-# failures are recorded on the alert it was delivering instead.
-DELIVERY_TASK = "monitoring.deliver_alert"
+# Alerts about the delivery task itself (DELIVERY_TASK) would go to the channel that just
+# failed; its failures are recorded on the alert it was delivering instead.
+DELIVERY_TASK = delivery.DELIVERY_TASK
 # Failed deliveries of open alerts younger than this are retried by the hourly check.
 REDELIVERY_WINDOW = timedelta(hours=24)
 # The schedule's period is the longest gap between its run times over this horizon.
@@ -291,8 +292,6 @@ def reports_stale(now: datetime) -> rules.Finding | None:
     run ever succeeded; without any model there is nothing to monitor yet.
     """
     from training.models import ActivationEvent
-
-    from .services import SCHEDULE_NAME
 
     period = schedule_period(SCHEDULE_NAME, now)
     if period is None:

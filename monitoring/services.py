@@ -29,12 +29,12 @@ from training.models import ModelVersion
 
 from . import cbpe, selectors
 from .models import MonitoringReport, MonitoringRun
+from .schedule_names import SCHEDULE_NAME
 
 logger = logging.getLogger(__name__)
 
 Kind = MonitoringReport.Kind
 KINDS = (Kind.DATA_QUALITY, Kind.DATA_DRIFT, Kind.MODEL_PERFORMANCE)
-SCHEDULE_NAME = "monitoring: run reports"
 SCHEDULE_TASK = "monitoring.tasks.run_reports"
 
 
@@ -472,13 +472,3 @@ def schedule_ensure(*, using: str = "default"):
     if created:
         logger.info("monitoring_schedule_created crontab=%s", crontab)
     return task
-
-
-def reports_enqueue(*, trigger: str):
-    """Queue a run on the worker (reports never run in a web request); returns the AsyncResult.
-
-    Raises what the broker client raises when it cannot be reached.
-    """
-    from .tasks import run_reports
-
-    return run_reports.apply_async(kwargs={"trigger": trigger})

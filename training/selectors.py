@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .features import FEATURE_NAMES, TARGET
+from .features import FEATURE_NAMES, FIELD_OF, TARGET
 from .models import ModelVersion, RetrainRun, StudentRecord
-
-# Kaggle column name -> database column name (StudentRecord, Prediction).
-FIELD_OF = {name: name.lower() for name in FEATURE_NAMES}
 
 
 def active_model_version() -> ModelVersion | None:

@@ -78,7 +78,7 @@ def _at(event: dict) -> datetime:
 
 
 def _shift_time(loop):
-    from .run import START
+    from .traffic import START
 
     return START + timedelta(days=loop.o.shift_day)
 
