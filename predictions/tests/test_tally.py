@@ -83,6 +83,7 @@ def test_it_answers_the_counts_without_counting_the_feedback_table(active_model)
     assert "predictions_feedbacktally" in sql and 'predictions_feedback"' not in sql
 
 
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_it_stays_exact_with_concurrent_writers_and_a_truncate(active_model):
     if connection.vendor != "postgresql":
