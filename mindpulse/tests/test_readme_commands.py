@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .live import BASE_DIR, free_port
 
 README = BASE_DIR / "README.md"
@@ -174,6 +176,7 @@ class Output:
         raise AssertionError(f"{text!r} not printed: {self.text}")
 
 
+@pytest.mark.worker  # `manage.py serve` starts gunicorn, a Celery worker and beat
 def test_it_runs_every_readme_command_as_written(tmp_path):
     clone = _fresh_copy(tmp_path)
     env = _shell_env()
