@@ -8,7 +8,7 @@ export DEBUG ?= true
 # the web server and the other candidate fits on 2 cores.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test lint format bench bench-tables clean
+.PHONY: run test test-quick lint format bench bench-tables clean
 
 # requirements.txt is the all-in-one (requirements/worker.txt, which includes web.txt); every
 # transitive dependency is pinned by constraints.txt, the same lock the images install with.
@@ -42,6 +42,15 @@ run: $(VENV)/.runtime .env
 test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The fast loop (docs/development.md): no Celery worker process, no browser, no fault injection,
+# no test that needs the real Postgres or Redis (markers in pyproject.toml); on SQLite and the
+# file-system broker whatever the shell exports. `make test` stays the whole suite.
+QUICK_MARKERS := not worker and not browser and not faults and not services
+test-quick: $(VENV)/.dev
+	env -u DATABASE_URL -u CELERY_BROKER_URL -u CELERY_BROKER_WRITE_URL \
+		MINDPULSE_REQUIRE_SERVICES= MINDPULSE_REQUIRE_BROWSER= \
+		$(PY) -m pytest -q -m "$(QUICK_MARKERS)" $(PYTEST_ARGS)
+
 # The benchmark (bench/run.py, see the README): needs Postgres and Redis on
 # 127.0.0.1 and wrk (installed from Debian's packages when missing and run as root).
 # Options: make bench BENCH_ARGS="--runs 5 --only predict,feedback".
@@ -59,13 +68,16 @@ bench-loop: $(VENV)/.runtime
 bench-tables: $(VENV)/.runtime
 	$(PY) -m bench.big_tables $(TABLES_ARGS)
 
+# ruff (rules in pyproject.toml) and mypy with django-stubs over the modules listed in
+# pyproject.toml's [tool.mypy]; .pre-commit-config.yaml runs the same three.
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache

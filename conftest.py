@@ -53,7 +53,6 @@ def database_storages(settings):
     local folders stay empty. Worker processes started by start_worker() follow."""
     settings.STORAGE_BACKEND = "postgres"
     settings.STORAGES = {**settings.STORAGES, **DATABASE_STORAGES}
-    yield
 
 
 @pytest.fixture
@@ -65,12 +64,63 @@ def reference_data(db):
     return dataset
 
 
-@pytest.fixture
-def active_model(db, trained_outcome):
-    """A registered, active model version (its artifact under the test's folder)."""
-    from training import services
+def _registration_settings(settings) -> tuple:
+    return (settings.TRAINING_SEED, settings.MODEL_SELECTION_METRIC)
 
-    version = services.model_register(trained_outcome)
+
+@pytest.fixture(scope="session")
+def _registered_once(trained_outcome, tmp_path_factory, django_db_setup, django_db_blocker):
+    """model_register(trained_outcome) run once per session: the row's field values and the
+    two files it wrote. Registering costs about 0.6 CPU-second (bootstrap intervals, group
+    table, artifact and reference files); hundreds of tests only need its result."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.test import override_settings
+
+    from training import services
+    from training.models import ModelVersion
+
+    directory = tmp_path_factory.mktemp("registered")
+
+    class _RollBack(Exception):
+        pass
+
+    with django_db_blocker.unblock(), override_settings(ARTIFACTS_DIR=directory):
+        try:
+            with transaction.atomic():
+                version = services.model_register(trained_outcome)
+                fields = {
+                    f.attname: getattr(version, f.attname)
+                    for f in ModelVersion._meta.concrete_fields
+                    if not f.primary_key
+                }
+                raise _RollBack
+        except _RollBack:
+            pass
+        return fields, sorted(directory.iterdir()), _registration_settings(settings)
+
+
+@pytest.fixture
+def active_model(db, trained_outcome, _registered_once, settings):
+    """A registered, active model version (its artifact under the test's folder).
+
+    The same row and files model_register(trained_outcome) makes, copied from the session's
+    one registration; registered for real when the test already holds versions or changed a
+    setting the registration reads."""
+    import shutil
+
+    from training import services
+    from training.models import ModelVersion
+
+    fields, files, registered_with = _registered_once
+    if ModelVersion.objects.exists() or _registration_settings(settings) != registered_with:
+        version = services.model_register(trained_outcome)
+    else:
+        directory = Path(settings.ARTIFACTS_DIR)
+        directory.mkdir(parents=True, exist_ok=True)
+        for file in files:
+            shutil.copyfile(file, directory / file.name)
+        version = ModelVersion.objects.create(**fields)
     return services.model_activate(version, reason="test fixture")
 
 
@@ -245,7 +295,6 @@ def _run_log():
     root = logging.getLogger()
     if RUN_LOG not in root.handlers:
         root.addHandler(RUN_LOG)
-    yield
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -149,12 +149,14 @@ def _run(args, token: str) -> int:
 
     def scrape():
         answer = scraper.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}")
-        assert answer.status_code == 200, answer.status_code
+        if answer.status_code != 200:
+            raise RuntimeError(f"/metrics answered {answer.status_code}")
 
     def listing(model):
         def get():
             answer = admin.get(f"/admin/predictions/{model}/")
-            assert answer.status_code == 200, answer.status_code
+            if answer.status_code != 200:
+                raise RuntimeError(f"the {model} list answered {answer.status_code}")
 
         return get
 

@@ -76,8 +76,19 @@ def copy_predictions(frame, loaded, *, created_at: datetime, channel: str = "bat
             p = float(probabilities[i])
             features = [column[i] for column in columns]
             copy.write_row(
-                [prediction_id, *features, p, p >= threshold, threshold, loaded.version_id]
-                + [channel, "[]", None, created_at, ""]
+                [
+                    prediction_id,
+                    *features,
+                    p,
+                    p >= threshold,
+                    threshold,
+                    loaded.version_id,
+                    channel,
+                    "[]",
+                    None,
+                    created_at,
+                    "",
+                ]
             )
     return ids
 
@@ -102,15 +113,13 @@ def labelled(frame) -> np.ndarray:
 
 def request_rows(frame) -> list[dict]:
     """The rows as an API client sends them: Kaggle names, whole numbers as integers."""
-    rows = []
-    for record in frame[list(FEATURE_NAMES)].to_dict("records"):
-        rows.append(
-            {
-                name: int(value) if BY_NAME[name].kind == "int" else value
-                for name, value in record.items()
-            }
-        )
-    return rows
+    return [
+        {
+            name: int(value) if BY_NAME[name].kind == "int" else value
+            for name, value in record.items()
+        }
+        for record in frame[list(FEATURE_NAMES)].to_dict("records")
+    ]
 
 
 def write_lines(path, rows) -> None:

@@ -262,11 +262,11 @@ def _feedback(step, results) -> list[str]:
         "| feedback rows stored | p50 ms | p90 ms | p99 ms | requests/s | errors |",
         "|---|---|---|---|---|---|",
     ]
-    for f in step["levels"].values():
-        out.append(
-            f"| {f['stored_before']:,} | {_f(f['p50_ms'], 2)} | {_f(f['p90_ms'], 2)} | "
-            f"{_f(f['p99_ms'], 2)} | {_f(f['rps'], 0)} | {f['non_2xx']} |"
-        )
+    out.extend(
+        f"| {f['stored_before']:,} | {_f(f['p50_ms'], 2)} | {_f(f['p90_ms'], 2)} | "
+        f"{_f(f['p99_ms'], 2)} | {_f(f['rps'], 0)} | {f['non_2xx']} |"
+        for f in step["levels"].values()
+    )
     out += [
         "",
         f"p50 with the most rows / p50 with the fewest: {step['ratio_largest_to_first']:.2f}×.",
@@ -276,7 +276,7 @@ def _feedback(step, results) -> list[str]:
 
 def _train(step, results) -> list[str]:
     names = ("logistic_regression", "random_forest", "xgboost")
-    out = [
+    return [
         "| wall s | " + " | ".join(f"{n} fit s" for n in names) + " | peak MB | "
         "model file MB | reference parquet MB |",
         "|---|---|---|---|---|---|---|",
@@ -289,7 +289,6 @@ def _train(step, results) -> list[str]:
         + ", ".join(f"{n} {_f(step.get(f'{n}_roc_auc'), 4)}" for n in names)
         + f". Winners: {', '.join(step['winners'])}.",
     ]
-    return out
 
 
 def _reports(step, results) -> list[str]:

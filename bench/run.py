@@ -184,7 +184,7 @@ class Bench:
             from django.db import connections
 
             connections.close_all()
-        except Exception:  # Django may never have been set up
+        except Exception:  # noqa: S110 (Django may never have been set up)
             pass
         if not self.args.keep_db:
             from .data import drop_database

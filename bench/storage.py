@@ -44,7 +44,8 @@ def main(argv=None) -> int:
         timings["write_s"] = time.perf_counter() - started
         started = time.perf_counter()
         with storage.open(name) as handle:
-            assert handle.read() == data
+            if handle.read() != data:
+                raise SystemExit(f"{name}: the bytes read back differ from the bytes written")
         timings["read_s"] = time.perf_counter() - started
         started = time.perf_counter()
         storage.save(f"{name}.copy", ContentFile(data))

@@ -71,8 +71,8 @@ def production_rows() -> Iterable[tuple]:
         "feedback__created_at",
     ]
     rows = Prediction.objects.order_by("created_at", "pk").values_list(*fields)
-    for row in rows.iterator(chunk_size=CHUNK_SIZE):
-        row = list(row)
+    for stored in rows.iterator(chunk_size=CHUNK_SIZE):
+        row = list(stored)
         row[-4] = int(row[-4])  # the predicted label, as 0/1 like the API's "prediction"
         yield row
 

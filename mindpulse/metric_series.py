@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 
-from .metrics import Family
+from .prometheus import Family
 
 # Upper bounds of the prediction latency histogram, in milliseconds (exported in seconds).
 LATENCY_BUCKETS_MS = (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)

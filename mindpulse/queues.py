@@ -14,6 +14,7 @@ sent (not at import time), so the tests can give each worker queues of its own.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 from monitoring import task_names as monitoring_tasks
@@ -57,6 +58,6 @@ def expire_seconds(crontab_schedule, now: datetime) -> int:
     while len(times) < 2000 and times[-1] - now < timedelta(days=8):
         last, delta, _ = crontab_schedule.remaining_delta(times[-1])
         times.append(last + delta)
-    gaps = [(b - a).total_seconds() for a, b in zip(times[1:], times[2:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times[1:])]
     shortest = min(g for g in gaps if g > 0) if gaps else 3600
     return max(1, int(shortest * (1 - EXPIRY_MARGIN)))

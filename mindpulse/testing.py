@@ -52,5 +52,6 @@ def batch_page_download(response) -> str:
         r'data-testid="download" href="data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)"',
         response.content.decode(),
     )
-    assert found, "the page has no download link"
+    if not found:
+        raise AssertionError("the page has no download link")
     return base64.b64decode(found.group(1)).decode()

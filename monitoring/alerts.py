@@ -12,6 +12,7 @@ acknowledge it, the next occurrence is a new alert.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -333,5 +334,5 @@ def schedule_period(name: str, now: datetime) -> timedelta | None:
         times.append(last + delta)
         if times[-1] - now > PERIOD_HORIZON and len(times) >= 4:
             break
-    gaps = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
     return max(gaps) if gaps else None

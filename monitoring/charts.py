@@ -7,7 +7,7 @@ page needs no JavaScript library and no CDN (the servers may have no internet ac
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 WIDTH = 640
 HEIGHT = 220
@@ -60,9 +60,12 @@ def line_chart(
     gap. X is proportional to time across all lines.
     """
     frame = _frame(width, height)
-    times = [at for line in lines for at, value in line["points"] if value is not None]
-    start, end = (min(times), max(times)) if times else (None, None)
-    span = (end - start).total_seconds() if times else 0
+    times: list[datetime] = [
+        at for line in lines for at, value in line["points"] if value is not None
+    ]
+    now = datetime.now(tz=UTC)
+    start, end = (min(times), max(times)) if times else (now, now)  # no times: no x used
+    span = (end - start).total_seconds()
 
     def x(at: datetime) -> float:
         if not span:

@@ -21,14 +21,22 @@ import urllib.error
 import urllib.request
 from datetime import datetime
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import transaction
 from django.utils import timezone
 
+from . import task_names
 from .models import Alert
 
 logger = logging.getLogger(__name__)
+
+# 5 s, 10 s, 20 s, 40 s, 80 s (each with full jitter): about 2.5 minutes of retries before a
+# channel is marked failed; the hourly check then starts the sequence again (see below).
+MAX_RETRIES = 5
+BACKOFF_SECONDS = 5
+BACKOFF_MAX_SECONDS = 300
 
 EMAIL, WEBHOOK = "email", "webhook"
 CHANNELS = (EMAIL, WEBHOOK)
@@ -56,8 +64,6 @@ def pending() -> dict:
 
 def queue(alert_id: int, channels: list[str]) -> None:
     """Queue one delivery task per channel; a broker failure is recorded, not raised."""
-    from .alert_tasks import deliver_alert
-
     for channel in channels:
         try:
             # retry=False: a dead broker must not hold up the run that raised the alert.
@@ -210,3 +216,19 @@ def send_webhook(alert: Alert) -> None:
 
 
 SENDERS = {EMAIL: send_email, WEBHOOK: send_webhook}
+
+
+# The task lives beside what it sends (queue() above queues it): a thin wrapper over deliver.
+@shared_task(
+    bind=True,
+    name=task_names.DELIVER_ALERT,
+    acks_late=True,
+    autoretry_for=(DeliveryError,),
+    retry_backoff=BACKOFF_SECONDS,
+    retry_backoff_max=BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+def deliver_alert(self, alert_id: int, channel: str) -> str:
+    """Send one alert to one channel; a failure is recorded on the alert and retried."""
+    return deliver(alert_id, channel, final=self.request.retries >= self.max_retries)

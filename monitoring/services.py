@@ -459,13 +459,3 @@ def _delete_files(relative_paths: list[str]) -> None:
             files.delete(files.REPORTS, name)  # already gone is fine
         except OSError:
             logger.exception("monitoring_report_file_not_deleted path=%s", name)
-
-
-def reports_enqueue(*, trigger: str):
-    """Queue a run on the worker (reports never run in a web request); returns the AsyncResult.
-
-    Raises what the broker client raises when it cannot be reached.
-    """
-    from .tasks import run_reports
-
-    return run_reports.apply_async(kwargs={"trigger": trigger})

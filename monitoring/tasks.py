@@ -12,6 +12,14 @@ from mindpulse.errors import DATABASE_RETRY
 from . import services, task_names
 
 
+def reports_enqueue(*, trigger: str):
+    """Queue a run on the worker (reports never run in a web request); returns the AsyncResult.
+
+    Raises what the broker client raises when it cannot be reached.
+    """
+    return run_reports.apply_async(kwargs={"trigger": trigger})
+
+
 @shared_task(
     bind=True,
     name=task_names.RUN_REPORTS,

@@ -20,7 +20,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
 
-from . import charts, selectors, services
+from . import charts, selectors, tasks
 from .models import MonitoringReport
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def report_html(request, pk: int):
 def run_now(request):
     """Queue a run on the worker; a broker that cannot be reached is a message, not a 500."""
     try:
-        result = services.reports_enqueue(trigger="admin")
+        result = tasks.reports_enqueue(trigger="admin")
     except (OperationalError, OSError) as exc:
         logger.error("monitoring_run_not_queued error=%s", exc)
         messages.error(

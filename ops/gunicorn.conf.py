@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mindpulse.settings.env import env_int  # noqa: E402 (a plain module, no Django setup)
+from mindpulse.settings.env import env_int
 
 workers = env_int("WEB_WORKERS", 4, minimum=1)
 threads = env_int("WEB_THREADS", 2, minimum=1)

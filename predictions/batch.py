@@ -125,8 +125,8 @@ def read_csv(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
                 continue  # blank lines, e.g. at the end of the file
             if len(rows) == MAX_ROWS:
                 raise BatchError(_("A batch holds at most %(max)s rows.") % {"max": MAX_ROWS})
-            cells = cells + [""] * (len(header) - len(cells))
-            rows.append(dict(zip(header, cells, strict=False)))
+            padded = cells + [""] * (len(header) - len(cells))
+            rows.append(dict(zip(header, padded, strict=False)))
     except csv.Error as exc:
         raise BatchError(_("The file is not a valid CSV: %(error)s") % {"error": exc}) from None
     if not rows:

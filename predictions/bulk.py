@@ -72,4 +72,6 @@ def _insert_sql(vendor: str) -> str:
     fields = Prediction._meta.concrete_fields
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {quote(Prediction._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    # Names come from the model's own fields, quoted; the values go as parameters.
+    table = quote(Prediction._meta.db_table)
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608

@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ class TrainingRanges:
     numeric: dict[str, tuple[float, float]] = field(default_factory=dict)
     categories: dict[str, frozenset[str]] = field(default_factory=dict)
 
-    def warnings(self, features: dict[str, Any]) -> list[dict[str, Any]]:
+    def warnings(self, features: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One warning per value the model never saw in training (empty when all are inside)."""
         found = []
         for name, (low, high) in self.numeric.items():

@@ -11,8 +11,7 @@ import pandas as pd
 from django.conf import settings
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
-from training.features import FEATURE_NAMES
-from training.selectors import FIELD_OF
+from training.features import FEATURE_NAMES, FIELD_OF
 
 from .models import Feedback, FeedbackTally, Prediction
 

@@ -13,10 +13,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from training import serving
-from training.features import FEATURE_NAMES
-from training.selectors import FIELD_OF
+from training.features import FEATURE_NAMES, FIELD_OF
 
-from . import bulk, ranges, selectors
+from . import bulk, events, ranges, selectors
 from .models import Feedback, Prediction
 from .validation import implausible_day_warning
 
@@ -229,6 +228,4 @@ def _feedback_insert(
 
 
 def _trigger_retrain(outcome: FeedbackOutcome) -> None:
-    from training.retrain import retrain_request_on_feedback
-
-    outcome.retrain_triggered = retrain_request_on_feedback() is not None
+    outcome.retrain_triggered = events.retrain_threshold_crossed()

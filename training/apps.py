@@ -7,4 +7,14 @@ class TrainingConfig(AppConfig):
     verbose_name = _("Training and model registry")
 
     def ready(self):
+        from predictions import events
+
         from . import checks  # noqa: F401 (registers the system checks)
+
+        events.on_retrain_threshold(_request_retrain_on_feedback)
+
+
+def _request_retrain_on_feedback():
+    from .retrain import retrain_request_on_feedback  # celery and pandas: only when needed
+
+    return retrain_request_on_feedback()

@@ -19,7 +19,7 @@ def accuracy_threshold_problem() -> str | None:
 
     version = active_model_version()
     accuracy = (version.metrics or {}).get("accuracy") if version is not None else None
-    if accuracy is None or settings.ACCURACY_THRESHOLD <= accuracy:
+    if accuracy is None or accuracy >= settings.ACCURACY_THRESHOLD:
         return None
     return (
         f"ACCURACY_THRESHOLD={settings.ACCURACY_THRESHOLD:g} is above the test accuracy of the "

@@ -91,7 +91,7 @@ def generate_students(rows: int, seed: int, *, blank_rate: float = 1 / 7500) -> 
     depression = _depression(rng, cgpa, stress, sleep)
     blank = rng.random(rows) < blank_rate
 
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             ID_COLUMN: np.arange(FIRST_STUDENT_ID, FIRST_STUDENT_ID + rows, dtype=np.int64),
             "Age": age.astype(np.int64),
@@ -107,7 +107,6 @@ def generate_students(rows: int, seed: int, *, blank_rate: float = 1 / 7500) -> 
         },
         columns=list(COLUMNS),
     )
-    return frame
 
 
 def _cgpa(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -276,7 +275,8 @@ def _skip_reason(text: pd.DataFrame, parsed: pd.DataFrame) -> pd.Series:
     conditions = [condition.to_numpy() for condition, _ in checks]
     reasons = [reason for _, reason in checks]
     chosen = np.select(conditions, reasons, default="")
-    return pd.Series(np.where(chosen == "", None, chosen), index=text.index, dtype=object)
+    reason = pd.Series(chosen, index=text.index, dtype=object)
+    return reason.where(reason != "", None)
 
 
 def _int_if_whole(values: pd.Series) -> pd.Series:

@@ -77,12 +77,12 @@ def explain(pipeline_or_predictor: Any, features: Mapping[str, Any]) -> Explanat
     predictor = _predictor(pipeline_or_predictor)
     model = predictor.model
     if isinstance(model, LinearModel):
-        per_column, bias, value = _linear(predictor, features)
+        per_column, bias, value = _linear(predictor, model, features)
         unit, probability = LOG_ODDS, predictor.predict_proba_one(features)
     elif predictor.projection is not None:
         raise ExplainError("tree models behind a PCA are not explained")
     elif isinstance(model, ForestModel):
-        per_column, bias, value = _forest(predictor, features)
+        per_column, bias, value = _forest(predictor, model, features)
         # A calibrated version serves calibrator(value); the contributions stay in the forest's
         # own probability, which the calibrator then maps monotonically.
         calibrated = predictor.calibrator is not None
@@ -91,7 +91,7 @@ def explain(pipeline_or_predictor: Any, features: Mapping[str, Any]) -> Explanat
             predictor.predict_proba_one(features) if calibrated else value,
         )
     elif isinstance(model, BoostedTreesModel):
-        per_column, bias, value = _boosted(predictor, features)
+        per_column, bias, value = _boosted(predictor, model, features)
         unit, probability = LOG_ODDS, predictor.predict_proba_one(features)
     else:  # pragma: no cover - every compiled model kind is handled above
         raise ExplainError(f"no explanation for {model.kind}")
@@ -118,16 +118,15 @@ def _predictor(obj: Any) -> CompiledPredictor:
     return predictor
 
 
-def _linear(predictor: CompiledPredictor, features: Mapping[str, Any]):
+def _linear(predictor: CompiledPredictor, model: LinearModel, features: Mapping[str, Any]):
     z = np.array(predictor.preprocessor.row(features), dtype=np.float64)
-    weights, bias = predictor.model.fold(predictor.projection)
+    weights, bias = model.fold(predictor.projection)
     per_column = weights * z
     return per_column, bias, bias + float(per_column.sum())
 
 
-def _forest(predictor: CompiledPredictor, features: Mapping[str, Any]):
+def _forest(predictor: CompiledPredictor, model: ForestModel, features: Mapping[str, Any]):
     """Saabas: value[child] - value[node] credited to node's feature, averaged over trees."""
-    model: ForestModel = predictor.model
     trees = model.trees
     x = np.array(predictor.preprocessor.row(features), dtype=np.float32)
     n_columns = len(x)
@@ -144,14 +143,12 @@ def _forest(predictor: CompiledPredictor, features: Mapping[str, Any]):
     n_trees = trees.n_trees
     bias = float(model.value[trees.roots].sum() / n_trees)
     per_column /= n_trees
-    value = float(model.value[node].sum() / n_trees)
-    return per_column, bias, value
+    return per_column, bias, float(model.value[node].sum() / n_trees)
 
 
-def _boosted(predictor: CompiledPredictor, features: Mapping[str, Any]):
+def _boosted(predictor: CompiledPredictor, model: BoostedTreesModel, features: Mapping[str, Any]):
     import xgboost
 
-    model: BoostedTreesModel = predictor.model
     if model.booster is None:  # pragma: no cover - compiled XGBoost always keeps its booster
         raise ExplainError("the booster is not available")
     z = predictor.model_input_one(features)
@@ -170,7 +167,7 @@ def _by_feature(predictor: CompiledPredictor, per_column: np.ndarray) -> list[di
     totals = dict.fromkeys(predictor.preprocessor.input_features, 0.0)
     for owner, contribution in zip(owners, per_column, strict=True):
         totals[owner] += float(contribution)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "feature": name,
             "contribution": value,

@@ -146,8 +146,9 @@ class CompiledPredictor(Predictor):
             c.fill is None for c in preprocessor.numeric
         )
         if isinstance(model, LinearModel):
-            self._one = self._linear_one_factory()
+            self._one = self._linear_one_factory(model)
         else:
+            self._trees = model
             self._one = self._trees_one
 
     calibrator: Any = None
@@ -183,11 +184,11 @@ class CompiledPredictor(Predictor):
     def predict_proba_one(self, features: Mapping[str, Any]) -> float:
         return self._one(features)
 
-    def _linear_one_factory(self):
+    def _linear_one_factory(self, model: LinearModel):
         # Logistic regression is linear from the standardised columns to the margin, so the
         # scaler, the one-hot encoding and the PCA fold into one weight per numeric feature and
         # one weight per category: a row costs a few float operations in plain Python.
-        weights, bias = self.model.fold(self.projection)
+        weights, bias = model.fold(self.projection)
         numeric = tuple(
             (c.name, c.fill, c.mean, c.scale, float(weights[c.index]))
             for c in self.preprocessor.numeric
@@ -219,7 +220,7 @@ class CompiledPredictor(Predictor):
             x = np.array(self.preprocessor.row(features), dtype=np.float32)
         else:
             x = self.model_input_one(features).astype(np.float32)
-        return self.model.predict_one(x, check_missing=self._nan_possible)
+        return self._trees.predict_one(x, check_missing=self._nan_possible)
 
     # Batch -------------------------------------------------------------------------------------
     def predict_proba(self, data: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
@@ -233,7 +234,7 @@ class CompiledPredictor(Predictor):
 
 class NumericColumn(NamedTuple):
     name: str
-    index: int  # output column
+    index: int  # type: ignore[assignment]  # output column (shadows tuple.index on purpose)
     fill: float | None  # imputed value, None when there is no imputer
     mean: float  # 0.0 when there is no centring
     scale: float  # 1.0 when there is no scaling
@@ -262,9 +263,9 @@ class Preprocessor:
         owners = [""] * self.n_outputs
         for c in self.numeric:
             owners[c.index] = c.name
-        for c in self.categorical:
-            for j in range(len(c.categories)):
-                owners[c.offset + j] = c.name
+        for k in self.categorical:
+            for j in range(len(k.categories)):
+                owners[k.offset + j] = k.name
         self.output_features: tuple[str, ...] = tuple(owners)
         self.input_features: tuple[str, ...] = tuple(
             dict.fromkeys([c.name for c in self.numeric] + [c.name for c in self.categorical])
@@ -275,11 +276,11 @@ class Preprocessor:
         out = [0.0] * self.n_outputs
         for c in self.numeric:
             out[c.index] = (_numeric_value(features.get(c.name), c.fill) - c.mean) / c.scale
-        for c in self.categorical:
-            value = _categorical_value(features.get(c.name, _ABSENT), c.fill)
-            j = _lookup(c.lookup, value, None)
+        for k in self.categorical:
+            value = _categorical_value(features.get(k.name, _ABSENT), k.fill)
+            j = _lookup(k.lookup, value, None)
             if j is not None:
-                out[c.offset + j] = 1.0
+                out[k.offset + j] = 1.0
         return out
 
     def transform(self, data: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
@@ -295,16 +296,16 @@ class Preprocessor:
             x /= c.scale
             z[:, c.index] = x
         rows = np.arange(n_rows)
-        for c in self.categorical:
-            values = _object_array(columns[c.name])
-            if c.fill is not _ABSENT:
+        for k in self.categorical:
+            values = _object_array(columns[k.name])
+            if k.fill is not _ABSENT:
                 missing = values != values  # NaN, as SimpleImputer finds it in object columns
                 if missing.any():
                     values = values.copy()
-                    values[missing] = c.fill
-            codes = pd.Index(c.categories, dtype=object).get_indexer(values)
+                    values[missing] = k.fill
+            codes = pd.Index(k.categories, dtype=object).get_indexer(values)
             known = codes >= 0
-            z[rows[known], c.offset + codes[known]] = 1.0
+            z[rows[known], k.offset + codes[known]] = 1.0
         return z
 
 
@@ -1009,12 +1010,12 @@ def probe_frame(predictor: CompiledPredictor, rows: int = 48, *, seed: int = 0) 
         x[rows - 1] = centre - 40 * spread
         x[rng.random(rows) < 0.1] = np.nan
         data[c.name] = x
-    for c in predictor.preprocessor.categorical:
-        choices = [*c.categories, "__unknown__", None, np.nan]
+    for k in predictor.preprocessor.categorical:
+        choices = [*k.categories, "__unknown__", None, np.nan]
         values = np.empty(rows, dtype=object)
         values[:] = [choices[i] for i in rng.integers(0, len(choices), rows)]
-        values[: len(c.categories)] = c.categories  # every known category at least once
-        data[c.name] = values
+        values[: len(k.categories)] = k.categories  # every known category at least once
+        data[k.name] = values
     return pd.DataFrame(data)
 
 

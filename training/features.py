@@ -43,6 +43,8 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "category")
 NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind != "category")
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+# The model field of each feature (StudentRecord, Prediction): the name in lower case.
+FIELD_OF: dict[str, str] = {name: name.lower() for name in FEATURE_NAMES}
 
 # Hours of the day that the three time-use answers share.
 # One plausible student, inside the training ranges of the generated data: the API docs'

@@ -328,7 +328,7 @@ def evaluate(
         "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
         "ece": calibration.expected_calibration_error(y, p),
         "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
-        "n": int(len(y)),
+        "n": len(y),
         "positives": int(y.sum()),
     }
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .features import FEATURE_NAMES, TARGET
+from .features import FEATURE_NAMES, FIELD_OF, TARGET
 from .models import ModelVersion, RetrainRun, StudentRecord
-
-# Kaggle column name -> database column name (StudentRecord, Prediction).
-FIELD_OF = {name: name.lower() for name in FEATURE_NAMES}
 
 
 def active_model_version() -> ModelVersion | None:
@@ -60,7 +57,9 @@ def last_rejected_fingerprint() -> str | None:
         .order_by("-started_at", "-pk")
         .first()
     )
-    return run.new_version.data_fingerprint if run is not None else None
+    if run is None or run.new_version is None:
+        return None
+    return run.new_version.data_fingerprint
 
 
 def retrain_run(pk: int) -> RetrainRun:

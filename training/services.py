@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 from django.conf import settings
@@ -110,7 +111,7 @@ def _clean(name: str, value):
     if value is None or pd.isna(value):
         return None
     if name in ("Age", "Physical_Activity", "Stress_Level"):
-        return int(round(float(value)))
+        return round(float(value))
     return float(value)
 
 
@@ -363,8 +364,7 @@ def model_evidence_backfill(version: ModelVersion, *, dry_run: bool = False) -> 
                 )
             )
         )
-        version.data_summary = card.data_summary(
-            pipeline.TrainingOutcome([], None, split, version.data_fingerprint, len(frame))
-        )
+        # data_summary reads the outcome's split and row count: there is no winner here.
+        version.data_summary = card.data_summary(SimpleNamespace(split=split, rows=len(frame)))
     version.save(update_fields=[*missing])
     return missing

@@ -178,7 +178,7 @@ def paired_difference(
         "difference": None if a is None or b is None else a - b,
         "low": low,
         "high": high,
-        "rows": int(len(y)),
+        "rows": len(y),
         "resamples": resamples,
         "level": level,
     }
@@ -222,5 +222,5 @@ def paired_gap_difference(
         "difference": float(a - b),
         "low": low,
         "high": high,
-        "rows": int(len(y)),
+        "rows": len(y),
     }

@@ -14,11 +14,11 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from mindpulse.beat import entry as beat_entry
 from monitoring import task_names as monitoring_tasks
 from privacy import task_names as privacy_tasks
 from training import task_names as training_tasks
 
-from ..beat import entry as beat_entry
 from .env import (
     env_bool,
     env_choice,

@@ -9,7 +9,7 @@ os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
 # environment, so that the restore a test runs in another process shares it.
 os.environ.setdefault("BACKUP_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
-from .main import *  # noqa: E402,F403
+from .main import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The test client and the live servers of the tests speak plain http on loopback: the

@@ -79,7 +79,7 @@ def _charts(events: list[dict], summary: dict) -> list[str]:
     ]
     versions = [(_t(e), e["version"]) for e in events if e["type"] == "activation"]
     threshold = (summary.get("settings") or {}).get("DRIFT_THRESHOLD")
-    charts = [
+    return [
         _chart(
             "Drift share (data_drift reports)",
             span,
@@ -104,7 +104,6 @@ def _charts(events: list[dict], summary: dict) -> list[str]:
         ),
         _events_chart(span, events),
     ]
-    return charts
 
 
 def _t(event: dict) -> float:

@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,8 @@ import pandas as pd
 from training.features import FEATURE_NAMES, TARGET
 
 from . import traffic
+from .traffic import START
 
-START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, 00:00 UTC: the first simulated day
 CLEAN_ROWS = 5000  # held-out students scored at every activation (the poisoning check)
 ADMIN_ADDRESS = "simulation-admin@example.org"
 POISONER_ADDRESS = "203.0.113.66"  # TEST-NET-3: one client, one address
@@ -251,9 +251,9 @@ class _Loop:
         from predictions import services
 
         count = 0
-        if self.scenario.name == "feedback_burst" and day == self.scenario.shift_day:
-            if at.hour == 12:
-                count += self._burst(at)
+        burst_day = self.scenario.name == "feedback_burst" and day == self.scenario.shift_day
+        if burst_day and at.hour == 12:
+            count += self._burst(at)
         if batch.empty:
             return count
         self.clock.move_to(at)

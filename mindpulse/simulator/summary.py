@@ -78,7 +78,7 @@ def _at(event: dict) -> datetime:
 
 
 def _shift_time(loop):
-    from .run import START
+    from .traffic import START
 
     return START + timedelta(days=loop.o.shift_day)
 
@@ -174,8 +174,8 @@ def _old_vs_new(loop, promotion: dict) -> dict:
     frame = pd.DataFrame(rows).rename(columns={FIELD_OF[n]: n for n in FEATURE_NAMES})
     truth = np.array([loop.truth[r["pk"]] for r in rows], dtype=int)
     scores = {}
-    for name, version in (("old_auc", run.champion), ("new_auc", run.new_version)):
-        version = ModelVersion.objects.get(pk=version.pk)
+    for name, stale in (("old_auc", run.champion), ("new_auc", run.new_version)):
+        version = ModelVersion.objects.get(pk=stale.pk)
         probability = serving.load_version(version).predictor.predict_proba(
             frame[list(FEATURE_NAMES)]
         )

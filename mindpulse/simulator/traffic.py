@@ -21,6 +21,7 @@ Scenarios change the traffic from day `shift_day` on:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ SCENARIOS = (
     "poisoning",
 )
 BURST_ROWS = 5000
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, 00:00 UTC: the first simulated day
 
 
 @dataclass(frozen=True)

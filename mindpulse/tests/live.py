@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,14 +112,10 @@ class TcpProxy:
 
 def _reset(sock: socket.socket) -> None:
     """Close with a TCP reset, as a crashed or unreachable server would look."""
-    try:
+    with suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    try:
+    with suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 # --- gunicorn on loopback ---------------------------------------------------------------------
@@ -225,10 +221,8 @@ def stop_process_group(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=10)
         except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             process.wait(timeout=10)
 
 

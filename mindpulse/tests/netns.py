@@ -140,7 +140,7 @@ class Network:
         ]
         for _ in range(100):
             candidate = ipaddress.ip_network(
-                f"10.{random.randint(160, 250)}.{random.randint(0, 255)}.0/24"
+                f"10.{random.randint(160, 250)}.{random.randint(0, 255)}.0/24"  # noqa: S311
             )
             if not any(candidate.overlaps(net) for net in taken):
                 return candidate

@@ -37,8 +37,8 @@ def untranslated(texts: list[str]) -> list[str]:
     msgid of a capitalised column header)."""
     left = []
     with translation.override("fr"):
-        for text in texts:
-            text = " ".join(text.split())
+        for raw in texts:
+            text = " ".join(raw.split())
             for candidate in (text, text[:1].lower() + text[1:]):
                 if candidate and translation.gettext(candidate) != candidate:
                     left.append(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ def shortest_gap(schedule, start: datetime) -> float:
             and at.month in schedule.month_of_year
         ):
             ticks.append(at)
-    return min((b - a).total_seconds() for a, b in zip(ticks, ticks[1:], strict=False))
+    return min((b - a).total_seconds() for a, b in itertools.pairwise(ticks))
 
 
 def assert_expiry_under_period(seconds: int, schedule) -> None:

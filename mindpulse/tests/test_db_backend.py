@@ -9,7 +9,7 @@ from django.db import connections
 
 from mindpulse.db.postgresql import base
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 connection = connections["default"]  # the wrapper itself, not the proxy
 
 

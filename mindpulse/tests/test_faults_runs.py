@@ -118,7 +118,7 @@ class _Done:
     status = decision = "ok"
     reason = ""
 
-    class reports:  # noqa: N801 - mimics the related manager
+    class reports:
         @staticmethod
         def all():
             return []

@@ -35,7 +35,7 @@ def parse(text: str) -> dict[tuple[str, frozenset], float]:
     """Prometheus text format -> {(name, labels): value}; fails on any malformed line."""
     samples = {}
     for line in text.splitlines():
-        if not line or line.startswith("# HELP ") or line.startswith("# TYPE "):
+        if not line or line.startswith(("# HELP ", "# TYPE ")):
             continue
         match = _SAMPLE.match(line)
         assert match, f"malformed line: {line!r}"
@@ -369,9 +369,11 @@ def gunicorn(transactional_db, settings, tmp_path):
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mindpulse.wsgi", f"--bind=127.0.0.1:{port}"]
-            # --preload: the app is imported once, then forked into two separate processes.
-            + ["--workers=2", "--timeout=60", "--preload"],
+            [
+                *(sys.executable, "-m", "gunicorn", "mindpulse.wsgi", f"--bind=127.0.0.1:{port}"),
+                # --preload: the app is imported once, then forked into two separate processes.
+                *("--workers=2", "--timeout=60", "--preload"),
+            ],
             cwd=BASE_DIR,
             env=env,
             stdout=out,
@@ -383,9 +385,9 @@ def gunicorn(transactional_db, settings, tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:  # a cheap answer (401: no token) once a worker accepts requests
-                urllib.request.urlopen(f"{base}/metrics", timeout=30).close()  # noqa: S310
+                urllib.request.urlopen(f"{base}/metrics", timeout=30).close()
             except urllib.error.HTTPError as exc:
-                assert exc.code == 401
+                assert exc.code == 401  # noqa: PT017 (a polling loop, not an expected raise)
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -398,21 +400,21 @@ def gunicorn(transactional_db, settings, tmp_path):
 
 
 def _post(url: str, body, log: Path) -> dict:
-    request = urllib.request.Request(  # noqa: S310 - a loopback test server
+    request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise AssertionError(f"{url}: {exc.code} {exc.read()!r}\n{log.read_text()}") from None
 
 
 def _scrape(base: str) -> str:
-    request = urllib.request.Request(  # noqa: S310
+    request = urllib.request.Request(
         f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.read().decode()
 
 

@@ -489,9 +489,9 @@ def _check_killing_a_web_host_loses_nothing(cluster: Cluster) -> None:
 
     answered = [ident for _, status, _, ident in answers if status == 200]
     assert all(answered)
-    stored = set(
+    stored = {
         str(pk) for pk in Prediction.objects.filter(pk__in=answered).values_list("pk", flat=True)
-    )
+    }
     assert stored == set(answered), f"{len(set(answered) - stored)} answered predictions lost"
     # Only requests that A had received may fail (a 502 from the balancer: it does not replay
     # a request a server may have acted on). Everything sent once A was dead is answered, by B.

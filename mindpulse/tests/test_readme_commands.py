@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .live import BASE_DIR, free_port
 
 README = BASE_DIR / "README.md"
@@ -79,8 +81,7 @@ def readme_commands(text: str) -> list[tuple[int, str]]:
                 found.append((start, pending.replace("\\\n", " ").strip()))
                 pending = ""
         else:
-            for match in _INLINE.finditer(line):
-                found.append((number, match.group(1)))
+            found.extend((number, match.group(1)) for match in _INLINE.finditer(line))
     return found
 
 
@@ -189,6 +190,7 @@ class Output:
         raise AssertionError(f"{text!r} not printed: {self.text}")
 
 
+@pytest.mark.worker  # `manage.py serve` starts gunicorn, a Celery worker and beat
 def test_it_runs_every_readme_command_as_written(tmp_path):
     clone = _fresh_copy(tmp_path)
     env = _shell_env()

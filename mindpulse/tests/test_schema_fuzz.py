@@ -125,9 +125,10 @@ def _schema_can_say_valid(case) -> bool:
     body = case.body if isinstance(case.body, dict) else None
     rows = [body, body.get("features") if body else None]
     for row in rows:
-        if isinstance(row, dict) and all(
-            isinstance(row.get(name), int | float) for name in DAY_HOURS_FEATURES
+        if (
+            isinstance(row, dict)
+            and all(isinstance(row.get(name), int | float) for name in DAY_HOURS_FEATURES)
+            and sum(row[name] for name in DAY_HOURS_FEATURES) > MAX_DAY_HOURS
         ):
-            if sum(row[name] for name in DAY_HOURS_FEATURES) > MAX_DAY_HOURS:
-                return False
+            return False
     return True

@@ -160,6 +160,7 @@ def test_it_fails_open_and_backs_off_when_redis_is_unreachable(limits, active_mo
     assert len(warnings) == 1  # tried once, then left alone for RETRY_STORE_SECONDS
 
 
+@pytest.mark.services
 def test_it_shares_the_counters_between_processes_through_redis(limits, active_model):
     require(bool(limits.THROTTLE_REDIS_URL), "Needs Redis (CELERY_BROKER_URL=redis://).")
     client = new_client()

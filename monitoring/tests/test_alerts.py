@@ -277,7 +277,7 @@ def test_it_measures_staleness_against_twice_the_period():
             last_success=now - timedelta(hours=12), since=since, period=period, now=now
         )
         is None
-    )  # noqa: E501
+    )
     late = rules.reports_stale(
         last_success=now - timedelta(hours=12, seconds=1), since=since, period=period, now=now
     )

@@ -18,7 +18,7 @@ def test_it_draws_the_french_overview_charts_at_their_coordinates(
     chromium_page,  # noqa: F811
     make_predictions,
     django_user_model,
-    settings,  # noqa: F811
+    settings,
 ):
     settings.DRIFT_THRESHOLD = 0.2
     make_predictions(shift(students(300, seed=23)), labelled=100)

@@ -117,7 +117,7 @@ def test_it_needs_enough_labels_to_call_a_drop_significant():
     reference, metric = 0.72, "roc_auc"
     small = {"rows": 40, "tp": 5, "fp": 10, "fn": 5, "tn": 20, "roc_auc": 0.62}
     large = {"rows": 1000, "tp": 125, "fp": 250, "fn": 125, "tn": 500, "roc_auc": 0.62}
-    test = dict(metric=metric, tolerance=0.02, confidence=0.95)
+    test = {"metric": metric, "tolerance": 0.02, "confidence": 0.95}
     assert not significance.performance_drop(small, reference, **test)["significant"]
     dropped = significance.performance_drop(large, reference, **test)
     assert dropped["significant"] and dropped["upper"] < dropped["bar"] == pytest.approx(0.70)

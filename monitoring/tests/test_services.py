@@ -422,10 +422,13 @@ def test_it_keeps_the_files_when_the_deletion_rolls_back(
 ):
     old = _kept_reports(settings, 2)
 
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            assert services.reports_prune(keep=1) == 3
-            raise RuntimeError("rolled back")
+    with (  # noqa: PT012 (the block is the rolled-back transaction)
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        assert services.reports_prune(keep=1) == 3
+        raise RuntimeError("rolled back")
 
     assert MonitoringReport.objects.count() == 6
     assert all((Path(settings.REPORTS_DIR) / r.html_path).exists() for r in old)

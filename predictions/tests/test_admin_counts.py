@@ -15,6 +15,7 @@ def _counts(queries, table):
     return [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and table in q["sql"]]
 
 
+@pytest.mark.services
 @pytest.mark.parametrize("model", ["prediction", "feedback"])
 def test_it_lists_a_big_table_without_counting_it(admin_client, active_model, monkeypatch, model):
     if connection.vendor != "postgresql":

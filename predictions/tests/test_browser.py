@@ -200,7 +200,7 @@ def test_it_shows_the_pages_for_the_readme_screenshots(
     rows = datagen.generate_students(300, seed=5).dropna(subset=list(FEATURE_NAMES))
     rows = rows[list(FEATURE_NAMES)].to_dict("records")
     loaded = serving.get_active_model()
-    rows.sort(key=lambda row: loaded.predictor.predict_proba_one(row))
+    rows.sort(key=loaded.predictor.predict_proba_one)
     for row, name, at_risk in (
         (rows[-1], "result-high.png", True),
         (rows[0], "result-low.png", False),

@@ -217,6 +217,7 @@ def test_it_still_records_feedback_when_the_broker_is_unreachable(
     assert not any("Female" in m or "Science" in m for m in messages)  # no feature values
 
 
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_it_answers_409_to_concurrent_feedback_on_the_same_prediction(api, active_model, features):
     if connection.vendor != "postgresql":

@@ -57,7 +57,7 @@ def _tallied() -> dict:
 
 def _store(version, *, channel, label, latency):
     return Prediction.objects.create(
-        **{name: value for name, value in _fields().items()},
+        **_fields(),
         probability=0.9 if label else 0.1,
         label=label,
         threshold=0.5,

@@ -66,7 +66,7 @@ def test_it_counts_feedback_written_by_every_path(active_model):
 def test_it_counts_only_what_the_transaction_sees(active_model):
     predictions = _predictions(active_model, 2)
     Feedback.objects.create(prediction=predictions[0], actual=True)
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012 (a rolled-back block)
         Feedback.objects.create(prediction=predictions[1], actual=True)
         assert selectors.feedback_counts() == (2, 2)
         raise RuntimeError("rolled back")
@@ -83,6 +83,7 @@ def test_it_answers_the_counts_without_counting_the_feedback_table(active_model)
     assert "predictions_feedbacktally" in sql and 'predictions_feedback"' not in sql
 
 
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_it_stays_exact_with_concurrent_writers_and_a_truncate(active_model):
     if connection.vendor != "postgresql":

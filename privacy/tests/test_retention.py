@@ -84,9 +84,11 @@ def test_it_removes_what_expired_and_keeps_the_counts(
     assert not any(path.exists() for path in files)  # archives and exports: 90 days
 
     # The report files go once the run's transaction commits.
-    with time_machine.travel(START + timedelta(days=366), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            run = retention_run()
+    with (
+        time_machine.travel(START + timedelta(days=366), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = retention_run()
     assert not _answers_kept(unlabelled) and _answers_kept(labelled)
     stripped = Prediction.objects.get(pk=unlabelled.pk)
     assert stripped.probability == unlabelled.probability and stripped.warnings == []
@@ -104,7 +106,7 @@ def test_it_removes_what_expired_and_keeps_the_counts(
 
 
 def test_it_counts_without_removing_on_a_dry_run(history):
-    unlabelled, labelled, report, files = history
+    unlabelled, labelled, _report, files = history
     with time_machine.travel(START + timedelta(days=800), tick=False):
         call_command("privacy_retention", dry_run=True, verbosity=0)
     run = RetentionRun.objects.get()
@@ -121,7 +123,7 @@ def test_it_records_a_failed_run(history, monkeypatch):
         raise OSError("disk gone")
 
     monkeypatch.setattr(retention, "_expire_files", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk gone"):
         retention_run()
     run = RetentionRun.objects.get()
     assert run.status == "failed" and "disk gone" in run.error and run.finished_at

@@ -176,7 +176,7 @@ def test_it_treats_nan_none_and_unknown_categories_as_the_pipeline_does():
 def test_it_rejects_an_infinite_number_as_the_pipeline_does():
     pipeline, predictor = fitted("random_forest", False), compiled("random_forest", False)
     row = {**training_frame()[0].iloc[0].to_dict(), "Study_Hours": math.inf}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="infinity"):
         pipeline.predict_proba(frame_of([row]))
     with pytest.raises(ValueError, match="infinity"):
         predictor.predict_proba_one(row)

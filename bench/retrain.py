@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench DEBUG=1 \\
         .venv/bin/python manage.py migrate
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench DEBUG=1 \\
-        .venv/bin/python -m training.bench_retrain [--reference 100000] [--production 10000]
+        .venv/bin/python -m bench.retrain [--reference 100000] [--production 10000]
 
 It writes to the configured database and ARTIFACTS_DIR / ARCHIVE_DIR, so point it at a
 database of its own. Preparation (not timed): generated reference rows up to --reference, a

@@ -1,6 +1,6 @@
 """Hand-run benchmark: time of a three-candidate training run, and its ROC AUC and file sizes.
 
-    .venv/bin/python -m training.bench_train [--rows 100000] [--n-jobs 2] [--real PATH]
+    .venv/bin/python -m bench.train [--rows 100000] [--n-jobs 2] [--real PATH]
 
 The script trains on generate_students(rows, seed=1) and prints, for each candidate, its fit
 time, its test ROC AUC and the size of its artifact (written to a temporary directory that
