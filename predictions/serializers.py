@@ -172,7 +172,9 @@ class FeedbackInputSerializer(serializers.Serializer):
         )
         if not labels.is_valid():
             errors.update(labels.errors)
-        allowed = set(labels.fields) | set(BY_NAME)
+        # The dataset's Student_ID and Depression are accepted and ignored, as in the
+        # schema (FeaturesSerializer) and on /predict.
+        allowed = set(labels.fields) | set(BY_NAME) | set(IGNORED_FIELDS)
         errors.update({key: ["Unknown field."] for key in data if key not in allowed})
         if errors:
             raise serializers.ValidationError(errors)

@@ -79,6 +79,15 @@ def test_it_stores_a_prediction_then_its_feedback_for_the_original_shape(
 
 
 @pytest.mark.django_db
+def test_it_ignores_the_datasets_other_columns_in_the_flat_shape(api, active_model, features):
+    # The schema documents Student_ID and Depression as accepted and ignored (as /predict does).
+    body = {**features, "Student_ID": 17, "Depression": True, "actual": 0}
+    response = api.post("/api/feedback", body)
+    assert response.status_code == 201, response.json()
+    assert Prediction.objects.get().feedback.actual is False
+
+
+@pytest.mark.django_db
 def test_it_answers_503_to_the_original_shape_without_a_model(api, db, features):
     response = api.post("/api/feedback", {"features": features, "prediction": 0, "actual": 0})
     assert response.status_code == 503
