@@ -3,6 +3,9 @@ random sample drawn in the database, all labelled rows kept up to the cap, both 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -130,3 +133,22 @@ def test_the_report_page_shows_both_counts(make_predictions, settings, staff_cli
     assert page.status_code == 200
     text = page.content.decode()
     assert "90 rows in the window, 40 read (a uniform random sample" in text
+
+
+def _import_settings(**env) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "DEBUG": "true", **env}
+    return subprocess.run(
+        [sys.executable, "-c", "import mindpulse.settings.main"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_cap_below_drift_min_rows_is_refused_at_start_up():
+    refused = _import_settings(REPORT_MAX_ROWS="999", DRIFT_MIN_ROWS="1000")
+    assert refused.returncode != 0
+    assert "REPORT_MAX_ROWS=999 is below DRIFT_MIN_ROWS=1000" in refused.stderr
+    accepted = _import_settings(REPORT_MAX_ROWS="1000", DRIFT_MIN_ROWS="1000")
+    assert accepted.returncode == 0, accepted.stderr[-2000:]
