@@ -12,7 +12,8 @@ predictions and of feedback (a staff session), and the reports' window queries (
 they read: 24 h of predictions, the labels that arrived in those 24 h); and it states the
 table sizes per million predictions (rows, MB with indexes). Last, it runs the three reports
 (`manage.py run_reports`, a child process: wall seconds and peak memory) twice against their
-budget (REPORTS_BUDGET), on their 24-hour window.
+budget (REPORTS_BUDGET), on their 24-hour window, of which they read at most REPORT_MAX_ROWS
+rows (a uniform random sample drawn in the database; the whole-window reads are timed too).
 
 The model is trained on --reference-rows generated students, as `make bench` does, so the
 reports compare against a reference of the size their budget was set with. --keep-db with
@@ -222,17 +223,24 @@ def _window_queries(repeat: int) -> dict:
     """The frames the reports read (predictions.selectors), timed with their row counts."""
     from datetime import timedelta
 
+    from django.conf import settings
     from django.utils import timezone
 
     from predictions import selectors
 
     now = timezone.now()
     day = now - timedelta(hours=24)
+    cap = settings.REPORT_MAX_ROWS
     frames = {
         "window_24h": lambda: selectors.production_frame(since=day, until=now),
         "labelled_24h": lambda: selectors.labelled_frame(since=day, until=now),
+        # What the reports read (REPORT_MAX_ROWS): a sample of the window, all labels to the cap.
+        "sample_24h": lambda: selectors.production_sample(since=day, until=now, max_rows=cap)[0],
+        "labelled_sample_24h": lambda: selectors.labelled_sample(
+            since=day, until=now, max_rows=cap
+        )[0],
     }
-    figures = {}
+    figures = {"report_max_rows": cap}
     for name, read in frames.items():
         rows = len(read())
         figures[f"report_{name}"] = {**_timed(read, repeat), "rows": rows}
@@ -275,6 +283,8 @@ def _report_runs() -> dict:
                     "seconds": report.duration_seconds,
                     "current_rows": report.current_rows,
                     "reference_rows": report.reference_rows,
+                    "window_rows": report.summary.get("window_rows"),
+                    "sampled_rows": report.summary.get("sampled_rows"),
                     "reason": report.reason[:200],
                 }
         figures["within_budget"] = bool(

@@ -55,9 +55,10 @@ class Skip(Exception):
 class RunInputs:
     version: ModelVersion
     reference: pd.DataFrame  # nine features, Depression, split, probability, prediction
-    current: pd.DataFrame  # predictions.selectors.production_frame() of the window
+    current: pd.DataFrame  # predictions.selectors.production_sample() of the window
     window_start: datetime
     window_end: datetime
+    window_rows: int  # predictions in the window; `current` holds at most REPORT_MAX_ROWS
 
 
 # --- One run -----------------------------------------------------------------------------------
@@ -160,8 +161,10 @@ def _run(run: MonitoringRun) -> None:
         _finish(run, MonitoringRun.Status.FAILED, error=str(exc))
         return
 
-    current = prediction_selectors.production_frame(since=window_start, until=window_end)
-    inputs = RunInputs(version, reference, current, window_start, window_end)
+    current, window_rows = prediction_selectors.production_sample(
+        since=window_start, until=window_end, max_rows=settings.REPORT_MAX_ROWS
+    )
+    inputs = RunInputs(version, reference, current, window_start, window_end, window_rows)
     reports = [_report(run, inputs, kind, COMPUTE[kind]) for kind in KINDS]
     reports_prune()
 
@@ -263,6 +266,7 @@ def _report(
         report.html_path = _store_html(path, relative, run, kind)
     finally:
         scratch.cleanup()
+    report.summary = {**report.summary, **_window_counts(inputs, kind, report.summary)}
     report.duration_seconds = round(time.perf_counter() - started, 3)
     report.save()
     return report
@@ -278,6 +282,16 @@ def _store_html(path: Path, relative: str, run: MonitoringRun, kind: str) -> str
         logger.exception("monitoring_report_html_not_stored run=%s kind=%s", run.pk, kind)
         return ""
     return relative
+
+
+def _window_counts(inputs: RunInputs, kind: str, summary: dict) -> dict:
+    """`window_rows` (rows of the window) and `sampled_rows` (rows the report read, at most
+    REPORT_MAX_ROWS); for the performance report, its labelled rows (set by the report)."""
+    names = ("window_rows", "sampled_rows")
+    if kind == MonitoringReport.Kind.MODEL_PERFORMANCE:
+        return {k: summary[k] for k in names if k in summary}
+    counts = {"window_rows": inputs.window_rows, "sampled_rows": len(inputs.current)}
+    return {**counts, **{k: summary[k] for k in names if k in summary}}  # drift's lookback
 
 
 def _require_production(inputs: RunInputs) -> None:
@@ -320,6 +334,7 @@ def _data_drift(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, in
             {
                 "reference_rows": len(inputs.reference),
                 "current_rows": len(current),
+                "sampled_rows": len(current),
                 "min_rows": minimum,
             },
         )
@@ -327,6 +342,7 @@ def _data_drift(inputs: RunInputs, html_path: str | None) -> tuple[dict, int, in
         inputs.reference, current, threshold=settings.DRIFT_THRESHOLD, html_path=html_path
     )
     summary["current_since"] = current["created_at"].min().isoformat()
+    summary["sampled_rows"] = len(current)
     return summary, len(inputs.reference), len(current)
 
 
@@ -341,8 +357,8 @@ def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, 
     reference = performance_reference(inputs.reference)
     # By the time the label arrived, not the prediction: a feedback given days after its
     # prediction left the window still counts, in the window it arrived in.
-    labelled = prediction_selectors.labelled_frame(
-        since=inputs.window_start, until=inputs.window_end
+    labelled, labelled_window = prediction_selectors.labelled_sample(
+        since=inputs.window_start, until=inputs.window_end, max_rows=settings.REPORT_MAX_ROWS
     )
     if labelled.empty:
         _require_production(inputs)
@@ -360,6 +376,9 @@ def _model_performance(inputs: RunInputs, html_path: str | None) -> tuple[dict, 
         "current_rows": len(own),
         "labelled_rows": len(own),
         "labelled_other_versions": len(labelled) - len(own),
+        # Labels that arrived in the window (all kept up to REPORT_MAX_ROWS) and those read.
+        "window_rows": labelled_window,
+        "sampled_rows": len(labelled),
         "min_labelled_rows": settings.MIN_LABELLED_ROWS,
         "model_version": inputs.version.version,
         "estimated": estimated,

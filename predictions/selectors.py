@@ -9,7 +9,9 @@ from datetime import datetime
 
 import pandas as pd
 from django.conf import settings
+from django.db import connections
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 
 from training.features import FEATURE_NAMES, FIELD_OF
 
@@ -33,11 +35,60 @@ def production_frame(
         queryset = queryset.filter(created_at__lt=until)
     if labelled_only:
         queryset = queryset.filter(feedback__isnull=False)
+    return _production(queryset)
+
+
+def _production(queryset: QuerySet) -> pd.DataFrame:
+    """The frame of production_frame() for these predictions, in the order they were made."""
     fields = [*_COLUMNS, "probability", "label", "model_version__version", "created_at"]
     rows = list(queryset.order_by("created_at").values_list(*fields, "feedback__actual"))
     frame = _frame(rows)
     frame["actual"] = pd.to_numeric(frame["actual"].map({True: 1, False: 0}), errors="coerce")
     return frame
+
+
+def production_sample(
+    *, since: datetime, until: datetime, max_rows: int
+) -> tuple[pd.DataFrame, int]:
+    """production_frame() of [since, until) bounded to `max_rows`: a uniform random sample of
+    the window's rows when it holds more, drawn in the database. Returns (frame, rows in the
+    window)."""
+    queryset = Prediction.objects.filter(
+        age__isnull=False, created_at__gte=since, created_at__lt=until
+    )
+    queryset, window_rows = _bounded(queryset, max_rows)
+    return _production(queryset), window_rows
+
+
+# The Bernoulli draw expects max_rows + 5 standard deviations + 20 rows, so that it holds fewer
+# than max_rows about once in ten million draws (then the report reads what was drawn and
+# says so); the excess is cut at random.
+def _share(max_rows: int, window_rows: int) -> float:
+    return min(1.0, (max_rows + 5 * math.sqrt(max_rows) + 20) / window_rows)
+
+
+# A uniform number in [0, 1) per row: Postgres' random(); SQLite's is a signed 64-bit integer.
+_UNIFORM = ("random()", "(random() / 18446744073709551616.0 + 0.5)")
+
+
+def _bounded(queryset: QuerySet, max_rows: int) -> tuple[QuerySet, int]:
+    """`queryset` cut to at most `max_rows` rows drawn uniformly at random, and its row count.
+
+    Only the window's rows take part: a Bernoulli draw (`random() < share`) as the window is
+    read through its index, then `ORDER BY random() LIMIT max_rows` on the few drawn rows. The
+    frame is then read for the drawn keys only, still within the window's filter.
+    """
+    window_rows = queryset.count()
+    if window_rows <= max_rows:
+        return queryset, window_rows
+    share = _share(max_rows, window_rows)
+    drawn = (
+        queryset.alias(draw=RawSQL(_UNIFORM[connections[queryset.db].vendor == "sqlite"], ()))
+        .filter(draw__lt=share)
+        .order_by("?")
+        .values("pk")[:max_rows]
+    )
+    return queryset.filter(pk__in=drawn), window_rows
 
 
 def _frame(rows) -> pd.DataFrame:
@@ -54,7 +105,11 @@ def labelled_frame(*, since: datetime, until: datetime) -> pd.DataFrame:
     The columns of production_frame(); `actual` is always known. The performance report reads
     its labelled rows here, so a label given days after its prediction is counted.
     """
-    queryset = Feedback.objects.filter(created_at__gte=since, created_at__lt=until)
+    return _labelled(Feedback.objects.filter(created_at__gte=since, created_at__lt=until))
+
+
+def _labelled(queryset: QuerySet) -> pd.DataFrame:
+    """The frame of labelled_frame() for these feedback rows, in the order they arrived."""
     fields = [f"prediction__{c}" for c in _COLUMNS] + [
         "prediction__probability",
         "prediction__label",
@@ -66,6 +121,14 @@ def labelled_frame(*, since: datetime, until: datetime) -> pd.DataFrame:
     frame = _frame(rows)
     frame["actual"] = frame["actual"].astype(int)
     return frame
+
+
+def labelled_sample(*, since: datetime, until: datetime, max_rows: int) -> tuple[pd.DataFrame, int]:
+    """labelled_frame() bounded to `max_rows`: all labelled rows of the window while they are
+    at most `max_rows`, else a uniform random sample of them. Returns (frame, labelled rows)."""
+    queryset = Feedback.objects.filter(created_at__gte=since, created_at__lt=until)
+    queryset, window_rows = _bounded(queryset, max_rows)
+    return _labelled(queryset), window_rows
 
 
 def claimed_frame(run_id: int) -> pd.DataFrame:

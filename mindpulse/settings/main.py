@@ -366,6 +366,15 @@ RETRAIN_MAX_CLIENT_SHARE = env_float("RETRAIN_MAX_CLIENT_SHARE", 0.02, minimum=0
 LABEL_CALIBRATION_GAP = env_float("LABEL_CALIBRATION_GAP", 0.25, minimum=0, maximum=1)
 MAX_REPORTS = env_int("MAX_REPORTS", 10, minimum=1)
 REPORTS_WINDOW_HOURS = env_int("REPORTS_WINDOW_HOURS", 24, minimum=1)
+# Most rows of its window a report reads: a uniform random sample of the window, drawn in the
+# database, when it holds more (all labelled rows are kept up to it). The budget of the three
+# reports (<= 10 s, <= 1 GB) holds at 10,000 (docs/scaling.md); drift needs DRIFT_MIN_ROWS.
+REPORT_MAX_ROWS = env_int("REPORT_MAX_ROWS", 10_000, minimum=1)
+if REPORT_MAX_ROWS < DRIFT_MIN_ROWS:
+    raise ImproperlyConfigured(
+        f"REPORT_MAX_ROWS={REPORT_MAX_ROWS} is below DRIFT_MIN_ROWS={DRIFT_MIN_ROWS}: the drift "
+        "report could never read enough rows."
+    )
 REPORTS_SCHEDULE = env_cron("REPORTS_SCHEDULE", "0 */6 * * *")
 RETRAIN_SCHEDULE = env_cron("RETRAIN_SCHEDULE", "0 0 * * *")
 # Nice value of the process while it trains (0 keeps the priority), so a retrain running on the
