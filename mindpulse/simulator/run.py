@@ -459,6 +459,12 @@ class _Recorder:
 def _report(report) -> dict:
     summary = report.summary or {}
     fields = {"id": report.pk, "kind": report.kind, "status": report.status}
+    if report.kind == "model_performance" and summary.get("estimated"):
+        # CBPE (monitoring/cbpe.py) on all of the version's predictions of the window, also
+        # when too few labels came back for the realised figures.
+        estimated = summary["estimated"]
+        fields["estimated"] = {k: estimated.get(k) for k in ("accuracy", "f1", "roc_auc")}
+        fields["estimated_rows"] = estimated.get("rows")
     if report.status != "ok":
         fields["reason"] = report.reason or report.error[:200]
         return fields
