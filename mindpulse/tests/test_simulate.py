@@ -157,6 +157,9 @@ def test_concept_shift_keeps_the_features_and_changes_the_relation():
         return frame.loc[low, TARGET].mean() - frame.loc[~low, TARGET].mean()
 
     assert low_cgpa_lift(before) > 0.05 and abs(low_cgpa_lift(after)) < 0.03
+    # Only the relation changes: the share of depressed students stays (it halved before the
+    # intercept was solved for).
+    assert after[TARGET].mean() == pytest.approx(before[TARGET].mean(), rel=0.15)
 
 
 def test_prevalence_shift_doubles_the_share_of_depressed_students():
