@@ -219,10 +219,12 @@ def _old_vs_new(loop, promotion: dict) -> dict:
 def _prevalence(loop, events, summary) -> dict:
     shift = _shift_time(loop)
     labels = [e for e in events if e["type"] == "alert" and _at(e) > shift]
+    # A retrain's own outcome (promoted, rejected, failed) says nothing about the traffic.
+    about_traffic = [e for e in labels if not e["kind"].startswith("retrain_")]
     before, after = _rates(loop, shift)
     return {
         "alerts after the shift": sorted({e["kind"] for e in labels}),
-        "detected (an alert after the shift)": bool(labels),
+        "detected (an alert about the traffic after the shift)": bool(about_traffic),
         "true positive share before / after": [before["prevalence"], after["prevalence"]],
         "flagged share before / after": [before["flagged"], after["flagged"]],
         "precision before / after": [before["precision"], after["precision"]],

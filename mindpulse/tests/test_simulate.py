@@ -155,7 +155,7 @@ def test_it_states_what_a_prevalence_shift_does(daily_reports, tmp_path):
     # The row asks for an alert. It does not hold: no alert watches the share of
     # positive labels, and oversampling one class moves no feature by the drift distance
     # (docs/loop.md). This fails, to be updated, once something detects it.
-    assert not checks["detected (an alert after the shift)"], checks
+    assert not checks["detected (an alert about the traffic after the shift)"], checks
 
 
 @pytest.mark.django_db(transaction=True)
