@@ -18,7 +18,10 @@ Where the numbers come from:
   the HTML plus a few dataset-level figures (``summary["evidently"]``).
 * :func:`data_drift` - per-feature ``method``/``score``/``threshold`` are Evidently's own
   ``ValueDrift`` metric results and ``drifted`` is the status of Evidently's per-column
-  ``ValueDriftTest`` (see :func:`_value_drift_results`).
+  ``ValueDriftTest`` (see :func:`_value_drift_results`). Without ``html_path`` the same
+  Evidently stattest functions are called directly (:func:`_stattest_results`): the
+  ValueDrift metrics build plotly figures while computing, ~1.5 s a report on 20,000
+  reference rows against ~0.02 s for the nine stattests.
 * :func:`model_performance` - accuracy/precision/recall/F1/ROC AUC are computed with
   scikit-learn on exactly the rows given to Evidently; Evidently's own current-window values
   are kept under ``summary["evidently"]``.
@@ -42,6 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
+from evidently.legacy.calculations.stattests.registry import get_stattest
+from evidently.legacy.core import ColumnType
 from evidently.metrics import Accuracy, F1Score, MissingValueCount, Precision, Recall
 from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
 from evidently.presets.dataset_stats import DatasetStats
@@ -266,6 +271,10 @@ def data_drift(
     default would switch to p-value tests for a reference of 1,000 rows or fewer.
     ``"evidently"`` is Evidently's ``DriftedColumnsCount`` for cross-checking.
 
+    Without ``html_path`` (REPORTS_HTML off) no Report is built: each feature's result comes
+    from the same Evidently stattest function that ``ValueDrift`` calls, on the rows it would
+    use, so method, score and decision are the same; ``"evidently"`` then counts those.
+
     A feature whose values are all missing in ``current`` or ``reference`` cannot be tested by
     Evidently (it raises); such a feature is reported as ``{"method": "all_missing", "score":
     None, "threshold": None, "drifted": True}`` - a feature that vanished has drifted.
@@ -289,7 +298,14 @@ def data_drift(
     }
     evidently_counts: dict[str, Any] = {"drifted_count": None, "drift_share": None}
 
-    if testable:
+    if testable and html_path is None:
+        # No HTML wanted (REPORTS_HTML off): Evidently's own stattests, called directly, give
+        # the same method, score and decision as its ValueDrift metrics (which build their
+        # plotly figures while computing, HTML or not: ~1.5 s a report instead of ~0.02 s).
+        features.update(_stattest_results(ref, cur, testable))
+        count = sum(1 for name in testable if features[name]["drifted"])
+        evidently_counts = {"drifted_count": count, "drift_share": count / len(testable)}
+    elif testable:
         report = Report(
             [
                 DataDriftPreset(
@@ -309,9 +325,9 @@ def data_drift(
         for metric in result.get("metrics", []):
             if metric.get("config", {}).get("type") == _DRIFTED_COLUMNS_COUNT:
                 value = metric.get("value") or {}
-                count = _float_or_none(value.get("count"))
+                counted = _float_or_none(value.get("count"))
                 evidently_counts = {
-                    "drifted_count": int(count) if count is not None else None,
+                    "drifted_count": int(counted) if counted is not None else None,
                     "drift_share": _float_or_none(value.get("share")),
                 }
         _write_html(snapshot, html_path)
@@ -546,6 +562,31 @@ def _value_drift_results(result: dict[str, Any], columns: Sequence[str]) -> dict
     absent = [c for c in columns if c not in features]
     if absent:
         raise RuntimeError(f"Evidently returned no ValueDrift result for: {', '.join(absent)}")
+    return features
+
+
+def _stattest_results(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]
+) -> dict[str, dict]:
+    """Per-column drift by Evidently's stattest functions, with the pinned methods: what its
+    ValueDrift metric computes (``get_one_column_drift`` calls the same function), without
+    the figures."""
+    features: dict[str, dict] = {}
+    for name in columns:
+        categorical = name in CATEGORICAL_FEATURES
+        kind = ColumnType.Categorical if categorical else ColumnType.Numerical
+        method = DRIFT_CAT_METHOD if categorical else DRIFT_NUM_METHOD
+        # As get_one_column_drift cleans them: infinities are missing, missing values dropped.
+        ref = reference[name].replace([-np.inf, np.inf], np.nan).dropna()
+        cur = current[name].replace([-np.inf, np.inf], np.nan).dropna()
+        stattest = get_stattest(ref, cur, kind, method)
+        result = stattest(ref, cur, kind, DRIFT_METHOD_THRESHOLD)
+        features[name] = {
+            "method": _METHOD_LABELS.get(method, stattest.display_name),
+            "score": _float_or_none(result.drift_score),
+            "threshold": _float_or_none(result.actual_threshold),
+            "drifted": bool(result.drifted),
+        }
     return features
 
 

@@ -224,8 +224,9 @@ class FeedbackView(PublicAPIView):
         description='{"prediction_id", "actual"}, or the original API\'s shape '
         '{"features", "prediction", "actual"}, which first stores a prediction of the '
         "active model for those features (channel api). One feedback per prediction: a second "
-        "one gets 409. When the feedback not yet used by a retrain reaches RETRAIN_THRESHOLD, "
-        "the retrain check is queued; `retrain_triggered` is true only if that message reached "
+        "one gets 409. When the labels a retrain may use (trusted sources, within a client's "
+        "share, not yet used) reach RETRAIN_THRESHOLD, the retrain check is queued; "
+        "`retrain_triggered` is true only if that message reached "
         "the broker. Also served at POST /feedback (the original path), which answers 200 "
         "instead of 201 and also takes the original client's flat shape (the nine features, "
         '"actual" and optionally "prediction").',

@@ -283,6 +283,27 @@ def usable_labels(*, reference_rows: int) -> UsableLabels:
     )
 
 
+def usable_crossing(feedback: Feedback, *, reference_rows: int) -> bool:
+    """Whether `feedback` made the usable labels (usable_labels().count, what the retrain's
+    data trigger counts) reach RETRAIN_THRESHOLD: below it without this row, at or above
+    with it. A label that is not usable itself (untrusted source, a student_link too soon,
+    already consumed) crosses nothing, and costs one indexed query.
+    """
+    if not trusted_labels().filter(pk=feedback.pk).exists():
+        return False
+    labels = usable_labels(reference_rows=reference_rows)
+    key = feedback.client_key
+    without = dict(labels.per_key)
+    without[key] = without.get(key, 1) - 1
+    before = UsableLabels(
+        queryset=labels.queryset,
+        per_key={k: n for k, n in without.items() if n > 0},
+        reference_rows=reference_rows,
+        share=labels.share,
+    )
+    return before.count < settings.RETRAIN_THRESHOLD <= labels.count
+
+
 @dataclass(frozen=True)
 class LabelAnomalies:
     """What the pending labels (every source) look like, for the alerts."""

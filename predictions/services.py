@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from training import serving
 from training.features import FEATURE_NAMES, FIELD_OF
+from training.selectors import reference_count
 
 from . import bulk, events, ranges, selectors
 from .models import Feedback, Prediction
@@ -219,7 +220,13 @@ def _feedback_insert(
         raise FeedbackExists(f"Prediction {prediction.pk} already has its feedback.") from None
     total, pending = selectors.feedback_counts()
     outcome = FeedbackOutcome(feedback=feedback, total_feedbacks=total)
-    if pending - 1 < settings.RETRAIN_THRESHOLD <= pending:
+    # The usable labels are a subset of the pending ones (the O(1) tally): below the
+    # threshold nothing is counted. Above it, the crossing is read from the labels the data
+    # trigger counts, so that an untrusted flood neither queues a retrain nor hides the
+    # later crossing of the usable ones.
+    if pending >= settings.RETRAIN_THRESHOLD and selectors.usable_crossing(
+        feedback, reference_rows=reference_count()
+    ):
         # This feedback crossed the threshold: one retrain per crossing, not one per feedback
         # above it. After the commit, so that the retrain sees this row; the flag is set only
         # when a queued run was recorded and its message really left.

@@ -1,8 +1,10 @@
 """One self-contained HTML page of a simulated run: inline SVG charts, no script, no CDN.
 
 Charts: the drift share of every drift report (with DRIFT_THRESHOLD), production accuracy,
-F1 and ROC AUC of every performance report, the version in service, and the events (retrains
-by decision, alerts by severity) on the same time axis; then the summary table.
+F1 and ROC AUC of every performance report, the same ROC AUC and F1 beside their CBPE
+estimates (dashed; estimated from the scores alone, on every report, labelled or not), the
+version in service, and the events (retrains by decision, alerts by severity) on the same
+time axis; then the summary table.
 """
 
 from __future__ import annotations
@@ -97,12 +99,33 @@ def _charts(events: list[dict], summary: dict) -> list[str]:
             (0.0, 1.0),
         ),
         _chart(
+            "ROC AUC and F1: realised vs estimated without labels (CBPE)",
+            span,
+            {
+                "roc_auc": [(_t(e), e["roc_auc"]) for e in performance if e.get("roc_auc")],
+                "estimated roc_auc": _estimated(events, "roc_auc"),
+                "f1": [(_t(e), e["f1"]) for e in performance if e.get("f1") is not None],
+                "estimated f1": _estimated(events, "f1"),
+            },
+            (0.0, 1.0),
+        ),
+        _chart(
             "Version in service",
             span,
             {"version": _steps(versions, span)},
             (0, max([v for _, v in versions] or [1]) + 1),
         ),
         _events_chart(span, events),
+    ]
+
+
+def _estimated(events: list[dict], metric: str) -> list:
+    return [
+        (_t(e), e["estimated"][metric])
+        for e in events
+        if e["type"] == "report"
+        and e["kind"] == "model_performance"
+        and (e.get("estimated") or {}).get(metric) is not None
     ]
 
 
@@ -148,8 +171,7 @@ def _frame(title: str, span, bounds, body: str, legend: list[str]) -> str:
         for v in (bounds[0], bounds[1])
     )
     keys = "".join(
-        f'<tspan fill="{COLOURS.get(name, "#000")}"> ■ {html.escape(name)}</tspan>'
-        for name in legend
+        f'<tspan fill="{_colour(name)}"> ■ {html.escape(name)}</tspan>' for name in legend
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT + 20}" '
@@ -159,6 +181,11 @@ def _frame(title: str, span, bounds, body: str, legend: list[str]) -> str:
         f'<g transform="translate(0,16)"><rect x="{PAD}" y="{PAD / 2}" width="{WIDTH - 2 * PAD}" '
         f'height="{HEIGHT - PAD}" fill="none" stroke="#ccc"/>{labels}{ticks}{body}</g></svg>'
     )
+
+
+def _colour(name: str) -> str:
+    """An estimate is drawn dashed, in the colour of the figure it estimates."""
+    return COLOURS.get(name.removeprefix("estimated "), "#000")
 
 
 def _chart(title, span, series: dict, bounds, *, hline=None) -> str:
@@ -173,9 +200,10 @@ def _chart(title, span, series: dict, bounds, *, hline=None) -> str:
         if not points:
             continue
         path = " ".join(f"{_x(t, span):.1f},{_y(v, bounds):.1f}" for t, v in points)
+        dash = ' stroke-dasharray="5 3"' if name.startswith("estimated ") else ""
         body += (
-            f'<polyline points="{path}" fill="none" stroke="{COLOURS.get(name, "#000")}" '
-            'stroke-width="1.5"/>'
+            f'<polyline points="{path}" fill="none" stroke="{_colour(name)}" '
+            f'stroke-width="1.5"{dash}/>'
         )
     return _frame(title, span, bounds, body, list(series))
 

@@ -115,6 +115,10 @@ class _Loop:
         self.summary: dict = {}
         self.clean: pd.DataFrame | None = None
 
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.out / "artifacts"
+
     @contextlib.contextmanager
     def environment(self):
         import time_machine
@@ -125,7 +129,7 @@ class _Loop:
         from training import retrain, serving
 
         overrides = {
-            "ARTIFACTS_DIR": self.out / "artifacts",
+            "ARTIFACTS_DIR": self.artifacts_dir,
             "REPORTS_DIR": self.out / "reports",
             "REPORTS_HTML": self.o.reports_html,
             "ARCHIVE_DIR": self.out / "archive",
@@ -361,9 +365,13 @@ class _Loop:
         return round(float(roc_auc_score(self.clean[TARGET].astype(int), probability)), 4)
 
     def finish(self) -> None:
+        from django.test import override_settings
+
         from .summary import summarise
 
-        self.summary.update(summarise(self))
+        # After environment(): the concept check loads the run's model files again.
+        with override_settings(ARTIFACTS_DIR=self.artifacts_dir):
+            self.summary.update(summarise(self))
         self.recorder.emit("summary", **self.summary)
         self.recorder.close()
         (self.out / "summary.json").write_text(
@@ -451,6 +459,12 @@ class _Recorder:
 def _report(report) -> dict:
     summary = report.summary or {}
     fields = {"id": report.pk, "kind": report.kind, "status": report.status}
+    if report.kind == "model_performance" and summary.get("estimated"):
+        # CBPE (monitoring/cbpe.py) on all of the version's predictions of the window, also
+        # when too few labels came back for the realised figures.
+        estimated = summary["estimated"]
+        fields["estimated"] = {k: estimated.get(k) for k in ("accuracy", "f1", "roc_auc")}
+        fields["estimated_rows"] = estimated.get("rows")
     if report.status != "ok":
         fields["reason"] = report.reason or report.error[:200]
         return fields

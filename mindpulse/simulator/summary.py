@@ -138,12 +138,45 @@ def _concept(loop, events, summary) -> dict:
         result["labelled rows of the report that fired"] = (report or {}).get("rows")
         result["hours after the shift"] = round((_at(first) - shift).total_seconds() / 3600, 1)
     promoted = [e for e in retrains if e["decision"] == "promoted"]
+    result.update(_cbpe_gap(events, shift, _at(promoted[0]) if promoted else None))
     if promoted:
         result.update(_old_vs_new(loop, promoted[0]))
     result["promoted model better on the same rows"] = result.get("new_auc", 0) > result.get(
         "old_auc", 1
     )
     return result
+
+
+def _cbpe_gap(events, shift, promotion) -> dict:
+    """Realised vs CBPE-estimated ROC AUC of the performance reports, before the shift and
+    between the shift and the first promotion (the old model facing the new relation)."""
+    reports = [
+        e
+        for e in events
+        if e["type"] == "report"
+        and e["kind"] == "model_performance"
+        and e["status"] == "ok"
+        and e.get("roc_auc") is not None
+        and (e.get("estimated") or {}).get("roc_auc") is not None
+    ]
+
+    def mean(values):
+        return round(float(np.mean(values)), 4) if values else None
+
+    out = {}
+    for label, chosen in (
+        ("before the shift", [e for e in reports if _at(e) <= shift]),
+        (
+            "after the shift, old model",
+            [e for e in reports if _at(e) > shift and (promotion is None or _at(e) <= promotion)],
+        ),
+    ):
+        out[f"reports {label}"] = len(chosen)
+        out[f"realised / estimated ROC AUC {label}"] = [
+            mean([e["roc_auc"] for e in chosen]),
+            mean([e["estimated"]["roc_auc"] for e in chosen]),
+        ]
+    return out
 
 
 def _report_before(events, at, kind):
@@ -186,10 +219,12 @@ def _old_vs_new(loop, promotion: dict) -> dict:
 def _prevalence(loop, events, summary) -> dict:
     shift = _shift_time(loop)
     labels = [e for e in events if e["type"] == "alert" and _at(e) > shift]
+    # A retrain's own outcome (promoted, rejected, failed) says nothing about the traffic.
+    about_traffic = [e for e in labels if not e["kind"].startswith("retrain_")]
     before, after = _rates(loop, shift)
     return {
         "alerts after the shift": sorted({e["kind"] for e in labels}),
-        "detected (an alert after the shift)": bool(labels),
+        "detected (an alert about the traffic after the shift)": bool(about_traffic),
         "true positive share before / after": [before["prevalence"], after["prevalence"]],
         "flagged share before / after": [before["flagged"], after["flagged"]],
         "precision before / after": [before["precision"], after["precision"]],

@@ -11,7 +11,8 @@ Scenarios change the traffic from day `shift_day` on:
 * covariate_shift: Sleep_Duration -2 h and Stress_Level +3 (clipped to the valid ranges),
   outcomes drawn from the SAME relation;
 * concept_shift: the features keep their distribution, the relation changes: CGPA no longer
-  protects (its step is gone) and stress weighs double;
+  protects (its step is gone) and stress weighs double, the intercept moved so that the share
+  of depressed students stays the same;
 * prevalence_shift: the share of depressed students doubles (positives oversampled, so each
   class keeps its own feature distribution);
 * feedback_burst: on `shift_day`, 5,000 labelled predictions arrive within one hour;
@@ -20,6 +21,7 @@ Scenarios change the traffic from day `shift_day` on:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,6 +41,7 @@ SCENARIOS = (
 )
 BURST_ROWS = 5000
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, 00:00 UTC: the first simulated day
+CONCEPT_SAMPLE_ROWS = 50000  # students behind the concept shift's prevalence offset
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Scenario:
         return self.name != "stable" and day >= self.shift_day
 
 
-def logit(frame: pd.DataFrame, *, concept: bool = False) -> np.ndarray:
+def logit(frame: pd.DataFrame, *, concept: bool = False, offset: float | None = None) -> np.ndarray:
     """The generator's relation (training.datagen), or the concept-shifted one."""
     stress = frame["Stress_Level"].to_numpy(dtype=float)
     low_cgpa = frame["CGPA"].to_numpy(dtype=float) < datagen.LOW_CGPA
@@ -63,9 +66,30 @@ def logit(frame: pd.DataFrame, *, concept: bool = False) -> np.ndarray:
         + weight * datagen.LOGIT_STRESS * stress
         + datagen.LOGIT_SHORT_SLEEP * short_sleep
     )
-    if concept:  # keep the prevalence near the original one: only the relation changes
-        value = value - weight * datagen.LOGIT_STRESS * 4.0
+    if concept:  # keep the prevalence of the original relation: only the relation changes
+        value = value + (_concept_offset() if offset is None else offset)
     return value
+
+
+@functools.cache
+def _concept_offset() -> float:
+    """The intercept change that keeps the mean probability of the concept-shifted relation
+    equal to the original's, on a fixed sample of generated students (without it, losing the
+    CGPA step halved the share of depressed students)."""
+    frame = students(CONCEPT_SAMPLE_ROWS, np.random.default_rng(0))
+    target = float(np.mean(_sigmoid(logit(frame))))
+    shifted = logit(frame, concept=True, offset=0.0)
+    low, high = -5.0, 5.0
+    for _ in range(60):  # bisection: the mean probability grows with the offset
+        middle = (low + high) / 2
+        low, high = (
+            (middle, high) if np.mean(_sigmoid(shifted + middle)) < target else (low, middle)
+        )
+    return (low + high) / 2
+
+
+def _sigmoid(value: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-value))
 
 
 def students(rows: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -98,7 +122,7 @@ def traffic(scenario: Scenario, day: int, rows: int, rng: np.random.Generator) -
 
 
 def _draw(value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return rng.random(len(value)) < 1.0 / (1.0 + np.exp(-value))
+    return rng.random(len(value)) < _sigmoid(value)
 
 
 def _prevalence_doubled(rows: int, rng: np.random.Generator) -> pd.DataFrame:

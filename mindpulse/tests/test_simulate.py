@@ -116,6 +116,77 @@ def test_it_makes_one_retrain_of_a_feedback_burst(settings, tmp_path):
     assert run["rows_production"] == 500  # all of them: the request waited out the burst
 
 
+@pytest.mark.django_db(transaction=True)
+def test_it_retrains_on_a_significant_drop_after_a_concept_shift(daily_reports, settings, tmp_path):
+    # Scaled: every prediction labelled (600 a day, ~60 positives), so that one day of labels
+    # makes the drop significant; the data trigger kept out of the way.
+    settings.RETRAIN_THRESHOLD = 10**6
+    options = Options(
+        scenario="concept_shift",
+        days=4,
+        shift_day=1,
+        out=str(tmp_path),
+        **{**SHORT, "feedback_rate": 1.0},
+    )
+    result = simulate(options)
+
+    checks = result.summary["checks"]
+    assert checks["performance-triggered retrains"] >= 1, json.dumps(checks)
+    assert checks["labelled rows of the report that fired"] >= settings.MIN_LABELLED_ROWS
+    # The old model faced the new relation: its realised ROC AUC fell, CBPE did not see it.
+    realised, estimated = checks["realised / estimated ROC AUC after the shift, old model"]
+    assert realised < estimated - 0.03, json.dumps(checks)
+    (first, *_) = [e for e in _events(result, "retrain") if "performance" in e["fired"]]
+    assert first["decision"] in ("promoted", "rejected") and "data" not in first["fired"]
+    print(f"\nconcept_shift: {json.dumps(checks)}; first performance retrain: {first}")  # -s
+    # Not asserted: "the promoted model beats the old one on the rows after the promotion".
+    # Here the gate rejects the challenger (seed 3: roc_auc 0.572 vs 0.580 on 815 held-out
+    # rows, interval [-0.078, +0.062]): trained on 3,000 reference rows of the old relation
+    # and 1,500 of the new, it ranks no better, and 815 rows cannot prove it (docs/loop.md).
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_states_what_a_prevalence_shift_does(daily_reports, tmp_path):
+    options = Options(scenario="prevalence_shift", days=3, shift_day=1, out=str(tmp_path), **SHORT)
+    result = simulate(options)
+
+    checks = result.summary["checks"]
+    before, after = checks["true positive share before / after"]
+    assert after / before == pytest.approx(2.0, rel=0.3), checks
+    # The ranking is unchanged: recall stays, precision rises with the prevalence.
+    precision_before, precision_after = checks["precision before / after"]
+    assert precision_after > precision_before, checks
+    assert "threshold" in checks["consequence"]
+    # The row asks for an alert. It does not hold: no alert watches the share of
+    # positive labels, and oversampling one class moves no feature by the drift distance
+    # (docs/loop.md). This fails, to be updated, once something detects it.
+    assert not checks["detected (an alert about the traffic after the shift)"], checks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_the_model_when_one_client_posts_flipped_labels(daily_reports, settings, tmp_path):
+    # Scaled: a data retrain every 40 usable labels, so that retrains run while the flipped
+    # labels arrive (300 a day through POST /api/feedback, ten a second).
+    settings.RETRAIN_THRESHOLD = 40
+    options = Options(
+        scenario="poisoning",
+        days=3,
+        shift_day=0,
+        poison_per_day=300,
+        out=str(tmp_path),
+        **{**SHORT, "per_day": 300},
+    )
+    result = simulate(options)
+
+    checks = result.summary["checks"]
+    accepted, _throttled = checks["flipped labels accepted / throttled"]
+    assert accepted >= 600, checks
+    trained = [e for e in _events(result, "retrain") if e["decision"] in ("promoted", "rejected")]
+    assert trained, "no retrain ran: the check would prove nothing"
+    assert checks["within 0.01"], checks
+    assert checks["statement"].startswith("the model in service kept")
+
+
 def test_it_refuses_a_database_that_holds_predictions(active_model, tmp_path):
     from predictions.services import prediction_create_many
     from training.tests.conftest import student_rows
@@ -162,6 +233,9 @@ def test_concept_shift_keeps_the_features_and_changes_the_relation():
         return frame.loc[low, TARGET].mean() - frame.loc[~low, TARGET].mean()
 
     assert low_cgpa_lift(before) > 0.05 and abs(low_cgpa_lift(after)) < 0.03
+    # Only the relation changes: the share of depressed students stays (it halved before the
+    # intercept was solved for).
+    assert after[TARGET].mean() == pytest.approx(before[TARGET].mean(), rel=0.15)
 
 
 def test_prevalence_shift_doubles_the_share_of_depressed_students():

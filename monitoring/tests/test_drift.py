@@ -494,3 +494,27 @@ def test_it_gives_the_same_quality_figures_without_the_html(tmp_path: Path):
         light["evidently"]["tests"]["passed"] + light["evidently"]["tests"]["failed"]
         < full["evidently"]["tests"]["passed"] + full["evidently"]["tests"]["failed"]
     )
+
+
+@pytest.mark.parametrize("move", [False, True])
+def test_it_gives_evidentlys_drift_answers_without_the_html(tmp_path: Path, move):
+    # Without HTML the stattests are called directly: the same methods, scores and decisions
+    # as the DataDriftPreset's ValueDrift metrics and tests, on drifted and stable windows.
+    reference = students(3000, seed=16)
+    current = students(1000, seed=17)
+    if move:
+        current = shifted(current)
+    current.loc[:20, "Age"] = np.nan  # missing values are dropped the same way
+
+    light = data_drift(reference, current, threshold=0.2, html_path=None)
+    full = data_drift(reference, current, threshold=0.2, html_path=str(tmp_path / "drift.html"))
+
+    assert (tmp_path / "drift.html").exists()
+    assert light["drifted_features"] == full["drifted_features"]
+    assert set(light["drifted_features"]) == (SHIFTED if move else set())
+    for name in FEATURE_NAMES:
+        got, expected = light["features"][name], full["features"][name]
+        assert got["method"] == expected["method"] and got["drifted"] == expected["drifted"]
+        assert got["score"] == pytest.approx(expected["score"], rel=1e-9), name
+        assert got["threshold"] == expected["threshold"]
+    assert light["evidently"] == full["evidently"]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+import time_machine
 from django.db import connection
+from django.utils import timezone
 
 from mindpulse.celery import app
 from predictions import services
@@ -139,7 +142,17 @@ def test_it_refuses_a_list_body(api, active_model):
 # --- The retrain trigger: real commits, so transactional -----------------------------------
 
 
+@pytest.fixture
+def usable_at_once(settings):
+    """The test client's labels count at once: the crossing is read from the usable labels
+    (trusted, no client key above its share), and by default a student_link label counts a
+    day after its prediction and one client may supply 2 % of a retrain's rows."""
+    settings.MIN_LABEL_AGE = timedelta(0)
+    settings.RETRAIN_MAX_CLIENT_SHARE = 1.0
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("usable_at_once")
 def test_it_queues_the_retrain_when_the_threshold_is_reached(api, active_model, features, settings):
     settings.RETRAIN_THRESHOLD = 2
     ids = [_predict(api, features) for _ in range(3)]
@@ -162,6 +175,7 @@ def test_it_queues_the_retrain_when_the_threshold_is_reached(api, active_model, 
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("usable_at_once")
 def test_it_queues_one_retrain_per_crossing_of_the_threshold(api, active_model, features, settings):
     settings.RETRAIN_THRESHOLD = 2
     ids = [_predict(api, features) for _ in range(6)]
@@ -183,6 +197,30 @@ def test_it_queues_nothing_while_a_retrain_runs(api, active_model, features, set
     assert body["retrain_triggered"] is False
     send_task.assert_not_called()
     assert not RetrainRun.objects.filter(decision="queued").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_queues_the_retrain_when_the_usable_labels_cross_after_an_untrusted_flood(
+    api, active_model, features, settings
+):
+    # Before: the crossing was read from the raw pending tally. Ten untrusted labels (the
+    # original shape, from anyone) crossed 5 and queued a retrain that counts none of them,
+    # and the usable labels that came later never crossed again.
+    settings.RETRAIN_THRESHOLD = 5
+    settings.RETRAIN_MAX_CLIENT_SHARE = 1.0  # one test client posts everything
+    flood = {"features": features, "prediction": 0, "actual": 1}
+    ids = [_predict(api, features) for _ in range(5)]
+    with mock.patch.object(app, "send_task") as send_task:
+        untrusted = [api.post("/feedback", flood).status_code for _ in range(10)]
+        assert set(untrusted) <= {200, 201} and len(untrusted) == 10
+        assert send_task.call_count == 0 and not RetrainRun.objects.exists()
+        with time_machine.travel(timezone.now() + settings.MIN_LABEL_AGE + timedelta(hours=1)):
+            answers = [
+                api.post("/api/feedback", {"prediction_id": i, "actual": 1}).json() for i in ids
+            ]
+    assert [a["retrain_triggered"] for a in answers] == [False] * 4 + [True]
+    assert send_task.call_count == 1
+    assert list(RetrainRun.objects.values_list("trigger", "decision")) == [("feedback", "queued")]
 
 
 def test_the_database_refuses_a_second_queued_feedback_retrain(db):
@@ -209,6 +247,7 @@ def test_it_counts_only_feedback_no_retrain_consumed(api, active_model, features
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("usable_at_once")
 def test_it_still_records_feedback_when_the_broker_is_unreachable(
     api, active_model, features, settings, caplog, unreachable_broker
 ):

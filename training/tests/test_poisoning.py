@@ -28,6 +28,7 @@ from .conftest import student_rows
 pytestmark = pytest.mark.django_db
 
 ATTACK = 5000
+CLEAN_ROWS = 40000
 WINDOW = timedelta(seconds=60)
 STORED = {200, 201}  # a stored feedback's answer (issue 14 moves POST /feedback to 200)
 
@@ -43,8 +44,13 @@ def throttled(settings):
 
 
 def _clean_auc() -> float:
-    """ROC AUC of the model in service on rows nobody posted (generated, another seed)."""
-    frame = datagen.generate_students(4000, seed=2024)
+    """ROC AUC of the model in service on rows nobody posted (generated, another seed).
+
+    On CLEAN_ROWS, not 4,000: the same model scored 0.694 and 0.681 on two 4,000-row clean
+    samples (seeds 2024 and 11), 0.693 and 0.692 on two of 40,000. At 4,000 rows the noise of
+    the estimate alone is of the order of the 0.01 the test allows.
+    """
+    frame = datagen.generate_students(CLEAN_ROWS, seed=2024)
     loaded = serving.get_active_model()
     scores = pipeline.predict_proba(loaded.pipeline, frame.loc[:, list(FEATURE_NAMES)])
     return float(roc_auc_score(frame[TARGET].astype(int), scores))
