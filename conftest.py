@@ -107,8 +107,7 @@ def active_model(db, trained_outcome, _registered_once, settings):
     The same row and files model_register(trained_outcome) makes, copied from the session's
     one registration; registered for real when the test already holds versions or changed a
     setting the registration reads."""
-    import shutil
-
+    from filestore import files as storages
     from training import services
     from training.models import ModelVersion
 
@@ -116,10 +115,9 @@ def active_model(db, trained_outcome, _registered_once, settings):
     if ModelVersion.objects.exists() or _registration_settings(settings) != registered_with:
         version = services.model_register(trained_outcome)
     else:
-        directory = Path(settings.ARTIFACTS_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
+        # Through the artifacts storage, so that a test on the database backend has them too.
         for file in files:
-            shutil.copyfile(file, directory / file.name)
+            storages.save_path(storages.ARTIFACTS, file.name, file)
         version = ModelVersion.objects.create(**fields)
     return services.model_activate(version, reason="test fixture")
 
